@@ -1,0 +1,6 @@
+"""OC-SlotSSM: object-centric slot state space model for video depth and decomposition."""
+
+from .config import Config
+from .slotssm import InferenceCache, OCSlotSSM, SlotOutput
+
+__all__ = ["Config", "InferenceCache", "OCSlotSSM", "SlotOutput"]

@@ -1,0 +1,72 @@
+"""Hyper-parameters of OC-SlotSSM, saved beside the weights as config.json.
+
+`Config(**json)` is how a checkpoint's config is read back, so a misspelled or unknown key
+fails loudly instead of being silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class Config:
+    # frames
+    image_size: int = 64  # frames are resized to image_size x image_size before encoding
+    # frame encoder (CNN): tokens on an (image_size / 4)^2 grid, mask features on (image_size / 2)^2
+    dim: int = 64  # D: width of tokens and slots
+    encoder_channels: int = 64
+    # slots
+    num_slots: int = 7  # N: trained default; any N >= 1 works at inference
+    slot_seed: int = 0  # seed of the initial-slot sample used at inference (determinism)
+    first_block_iters: int = 3  # slot-attention refinement iterations in the first block's encoder
+    # SlotSSM blocks
+    num_blocks: int = 2
+    mixer_heads: int = 4  # heads of the slot mixer (self-attention across slots)
+    mlp_ratio: float = 2.0
+    # selective SSM (Mamba-2 style), per slot over time
+    d_state: int = 16  # size of the SSM state per head (N in Mamba-2)
+    headdim: int = 32  # P: channels per SSM head
+    expand: int = 2  # d_inner = expand * dim
+    d_conv: int = 4  # width of the short causal convolution over time
+    chunk_size: int = 8  # chunk length of the SSD scan (parallel mode)
+    # decoder
+    decoder_hidden: int = 64
+    rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
+
+    def __post_init__(self):
+        if self.image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.num_slots < 1:
+            raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
+        if (self.expand * self.dim) % self.headdim:
+            raise ValueError("expand * dim must be a multiple of headdim")
+        if self.dim % self.mixer_heads:
+            raise ValueError("dim must be a multiple of mixer_heads")
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.dim
+
+    @property
+    def ssm_heads(self) -> int:
+        return self.d_inner // self.headdim
+
+    @property
+    def token_grid(self) -> int:
+        return self.image_size // 4
+
+    @property
+    def mask_size(self) -> int:
+        return self.image_size // 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
+        return cls(**data)

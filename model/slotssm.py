@@ -1,0 +1,237 @@
+"""OC-SlotSSM (Jiang et al., "Slot State Space Models", NeurIPS 2024), trained to predict depth.
+
+    video ─► FrameEncoder ─► tokens ─┐
+                                     ▼
+    initial slots ─► [SlotSSM block] x num_blocks ─► SlotDecoder ─► masks, depth (, rgb)
+                     slot encoder  (inverted cross-attention to the frame's tokens)
+                     time mixer    (selective SSM along time, per slot, shared weights)
+                     slot mixer    (self-attention across the slots of a frame)
+                     MLP
+
+Shapes: B clips, T frames, N slots, D width, L tokens, (H, W) input, (h, w) = (H/2, W/2).
+
+The same weights run in two modes that agree to float precision:
+- parallel (training): `model(video)` on whole clips, SSM by the chunked SSD scan;
+- recurrent (serving): `cache = model.alloc_cache(...)`, then `model(chunk, cache=cache)`
+  for consecutive chunks of any size (1 frame included); memory does not grow with length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from einops import rearrange, repeat
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from .config import Config
+from .decoder import SlotDecoder
+from .encoder import FrameEncoder
+from .slot_encoder import SlotEncoder, mlp
+from .slot_mixer import SlotMixer
+from .ssm import SelectiveSSM, SSMState
+
+
+@dataclass
+class InferenceCache:
+    """Everything carried between chunks of one video: one (conv, SSM) state per block, for
+    each of the batch * num_slots slot sequences. One per request, never stored on the model."""
+
+    batch: int
+    num_slots: int
+    layers: list[SSMState | None] = field(default_factory=list)
+    frames: int = 0  # frames seen so far
+
+
+@dataclass
+class SlotOutput:
+    masks: Tensor  # (B, T, N, h, w): softmax over slots of the decoder's alpha logits
+    log_depth: Tensor  # (B, T, h, w): mask-weighted sum of the slots' log-depths
+    attention: Tensor  # (B, T, N, H/4, W/4): last slot encoder's softmax over slots per token
+    slots: Tensor  # (B, T, N, D)
+    rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
+
+    @property
+    def depth(self) -> Tensor:
+        return self.log_depth.exp()
+
+    @property
+    def slot_ids(self) -> Tensor:
+        """(B, T, h, w): the slot that explains each pixel best."""
+        return self.masks.argmax(dim=2)
+
+
+class SlotSSMBlock(nn.Module):
+    """Pre-norm residual steps: slot encoder, time mixer, slot mixer, MLP. (B, T, N, D) -> same."""
+
+    def __init__(self, cfg: Config, iters: int):
+        super().__init__()
+        self.encoder = SlotEncoder(cfg.dim, iters, cfg.mlp_ratio)
+        self.norm_time = nn.LayerNorm(cfg.dim)
+        self.time_mixer = SelectiveSSM(
+            cfg.dim, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv, cfg.chunk_size
+        )
+        self.norm_slots = nn.LayerNorm(cfg.dim)
+        self.slot_mixer = SlotMixer(cfg.dim, cfg.mixer_heads)
+        self.norm_mlp = nn.LayerNorm(cfg.dim)
+        self.mlp = mlp(cfg.dim, cfg.mlp_ratio)
+
+    def forward(self, slots: Tensor, tokens: Tensor, state: SSMState | None):
+        """slots (B, T, N, D), tokens (B*T, L, D) -> slots, attention (B*T, N, L), SSM state."""
+        b, _, n, _ = slots.shape
+        s, attn = self.encoder(rearrange(slots, "b t n d -> (b t) n d"), tokens)
+        s = rearrange(s, "(b t) n d -> (b n) t d", b=b)  # each slot is a sequence over time
+        y, state = self.time_mixer(self.norm_time(s), state)
+        s = rearrange(s + y, "(b n) t d -> (b t) n d", n=n)  # the slots of one frame together
+        s = s + self.slot_mixer(self.norm_slots(s))
+        s = s + self.mlp(self.norm_mlp(s))
+        return rearrange(s, "(b t) n d -> b t n d", b=b), attn, state
+
+
+class OCSlotSSM(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="slot-studio",
+    tags=["object-centric", "slot-ssm", "depth-estimation", "video"],
+    license="mit",
+):
+    # `config` is typed loosely on purpose: huggingface_hub would build a dataclass from the
+    # saved JSON by silently dropping unknown keys; Config.from_dict refuses them instead.
+    def __init__(self, config: Config | dict | None = None):
+        super().__init__()
+        if isinstance(config, dict):
+            config = Config.from_dict(config)
+        self.config = cfg = config or Config()
+        self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
+        # initial slots ~ N(mu, sigma^2): sampled fresh in training, from a fixed seed in eval
+        self.slots_mu = nn.Parameter(torch.randn(cfg.dim) * cfg.dim**-0.5)
+        self.slots_log_sigma = nn.Parameter(torch.full((cfg.dim,), -1.0))
+        self.blocks = nn.ModuleList(
+            SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
+        )
+        self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head)
+
+    # ---- inference state -------------------------------------------------------------
+    def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
+        n = num_slots or self.config.num_slots
+        if batch < 1 or n < 1:
+            raise ValueError(f"batch and num_slots must be >= 1, got {batch} and {n}")
+        return InferenceCache(batch=batch, num_slots=n, layers=[None] * len(self.blocks))
+
+    def initial_slots(self, batch: int, n: int, device) -> Tensor:
+        """(batch, n, D). Eval: the same sample for every clip and call (deterministic output,
+        consistent across the chunks of a stream)."""
+        d = self.config.dim
+        if self.training:
+            noise = torch.randn(batch, n, d, device=device)
+        else:
+            gen = torch.Generator().manual_seed(self.config.slot_seed)
+            noise = torch.randn(n, d, generator=gen).to(device).expand(batch, n, d)
+        return self.slots_mu + self.slots_log_sigma.exp() * noise
+
+    # ---- forward -----------------------------------------------------------------------
+    def forward(
+        self, video: Tensor, num_slots: int | None = None, cache: InferenceCache | None = None
+    ) -> SlotOutput:
+        """video (B, T, 3, H, W) in [0, 1], H and W multiples of 4.
+
+        Without a cache: one whole clip in parallel. With one: the next chunk of a stream,
+        continuing from (and updating) the cache; num_slots is then the cache's."""
+        self._check_video(video)
+        B, T, _, H, W = video.shape
+        if cache is not None:
+            if cache.batch != B:
+                raise ValueError(f"cache was allocated for batch {cache.batch}, got a batch of {B}")
+            if num_slots not in (None, cache.num_slots):
+                raise ValueError(f"cache holds {cache.num_slots} slots, asked for {num_slots}")
+            n = cache.num_slots
+        else:
+            n = num_slots or self.config.num_slots
+            if n < 1:
+                raise ValueError(f"num_slots must be >= 1, got {n}")
+
+        tokens, features = self.encoder(rearrange(video, "b t c h w -> (b t) c h w"))
+        slots = repeat(self.initial_slots(B, n, video.device), "b n d -> b t n d", t=T)
+        for i, block in enumerate(self.blocks):
+            slots, attn, state = block(slots, tokens, cache.layers[i] if cache else None)
+            if cache is not None:
+                cache.layers[i] = state
+        if cache is not None:
+            cache.frames += T
+
+        h, w = H // 2, W // 2
+        dec = self.decoder(rearrange(slots, "b t n d -> (b t) n d"), features, (h, w))
+        masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
+        log_depth = (masks * dec.log_depth).sum(dim=1)
+        rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
+
+        def frames(x: Tensor) -> Tensor:
+            return rearrange(x, "(b t) ... -> b t ...", b=B)
+
+        return SlotOutput(
+            masks=frames(masks),
+            log_depth=frames(log_depth),
+            attention=frames(rearrange(attn, "bt n (y x) -> bt n y x", y=H // 4)),
+            slots=slots,
+            rgb=frames(rgb) if rgb is not None else None,
+        )
+
+    @staticmethod
+    def _check_video(video: Tensor) -> None:
+        if not isinstance(video, Tensor):
+            raise TypeError(f"video must be a torch.Tensor, got {type(video).__name__}")
+        if video.dim() != 5 or video.shape[2] != 3:
+            raise ValueError(f"video must have shape (B, T, 3, H, W), got {tuple(video.shape)}")
+        B, T, _, H, W = video.shape
+        if B == 0 or T == 0:
+            raise ValueError(f"video has no frames: shape {tuple(video.shape)}")
+        if H % 4 or W % 4 or H < 8 or W < 8:
+            raise ValueError(f"frame size must be multiples of 4 and at least 8, got {H}x{W}")
+        if not video.is_floating_point():
+            raise TypeError(f"video must be a float tensor in [0, 1], got {video.dtype}")
+        if not torch.isfinite(video).all():
+            raise ValueError("video contains NaN or infinite values")
+
+    # ---- loading -----------------------------------------------------------------------
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id,
+        revision,
+        cache_dir,
+        force_download,
+        local_files_only,
+        token,
+        map_location="cpu",
+        strict=True,
+        **model_kwargs,
+    ):
+        """Safetensors only (never pickle), strict: a checkpoint that does not match the config
+        is an error naming the offending keys, not a silently half-loaded model."""
+        from pathlib import Path
+
+        from huggingface_hub import hf_hub_download
+        from safetensors.torch import load_model
+
+        model = cls(**model_kwargs)
+        if Path(model_id).is_dir():
+            path = Path(model_id) / "model.safetensors"
+            if not path.is_file():
+                raise FileNotFoundError(f"no model.safetensors in {model_id}")
+        else:
+            path = hf_hub_download(
+                model_id,
+                "model.safetensors",
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                token=token,
+            )
+        try:
+            load_model(model, str(path), strict=True, device=str(map_location))
+        except RuntimeError as err:
+            raise RuntimeError(f"weights in {path} do not match the model config: {err}") from None
+        return model.eval()
