@@ -1,0 +1,128 @@
+"""Training and evaluation clips, from the project's renderer or from a folder of videos.
+
+Two folder formats are accepted by `load_folder`:
+
+1. A data set written by `python -m model.synth` (clip_00000.npz, ...): RGB, metric depth and
+   instance masks (masks are only ever used to evaluate).
+2. A folder of your own videos, optionally with per-frame depth:
+
+       my_videos/
+         walk.mp4              any container/codec FFmpeg reads (mp4, mov, webm, mkv, avi)
+         walk_depth/000000.png one depth map per decoded frame, 16-bit PNG in millimetres
+         walk_depth/000001.png (or 000000.npy float32 in metres); 0 = unknown pixel
+         street.mov            no street_depth/ folder: trained by RGB reconstruction only
+
+Everything is resized to the model's square input once, at load time, and kept in memory
+(64x64 RGB is 12 KB a frame: an hour of 10 fps video is under 0.5 GB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
+MM_PER_METRE = 1000.0
+
+
+@dataclass
+class Clip:
+    rgb: np.ndarray  # (T, S, S, 3) uint8
+    depth: np.ndarray | None  # (T, S, S) float32 metres, 0 = unknown; None = no depth at all
+    masks: np.ndarray | None  # (T, S, S) uint8 instance ids, 0 = background (evaluation only)
+    name: str
+
+
+def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
+    if frames.shape[1:3] == (size, size):
+        return frames
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
+
+
+def load_synth_clip(path: Path, size: int) -> Clip:
+    with np.load(path) as z:
+        rgb, depth, masks = z["rgb"], z["depth"].astype(np.float32), z["masks"]
+    return Clip(
+        _resize(rgb, size),
+        _resize(depth, size, nearest=True),
+        _resize(masks, size, nearest=True),
+        path.stem,
+    )
+
+
+def _read_video(path: Path, size: int) -> np.ndarray:
+    import imageio.v3 as iio
+
+    frames = [
+        cv2.resize(f[..., :3], (size, size), interpolation=cv2.INTER_AREA)
+        for f in iio.imiter(path, plugin="pyav")
+    ]
+    if not frames:
+        raise ValueError(f"{path}: no frames could be decoded")
+    return np.stack(frames)
+
+
+def _read_depth_folder(folder: Path, count: int, size: int) -> np.ndarray:
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".png", ".npy"})
+    if len(files) != count:
+        raise ValueError(f"{folder}: {len(files)} depth maps for {count} video frames")
+    maps = []
+    for f in files:
+        d = (
+            np.load(f).astype(np.float32)
+            if f.suffix == ".npy"
+            else cv2.imread(str(f), cv2.IMREAD_UNCHANGED).astype(np.float32) / MM_PER_METRE
+        )
+        maps.append(cv2.resize(d, (size, size), interpolation=cv2.INTER_NEAREST))
+    return np.stack(maps)
+
+
+def load_folder(folder: str | Path, size: int, limit: int | None = None) -> list[Clip]:
+    """All clips of a synth data set or a video folder, resized to size x size."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder {folder} does not exist")
+    synth = sorted(folder.glob("clip_*.npz"))[:limit]
+    if synth:
+        return [load_synth_clip(p, size) for p in synth]
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)[:limit]
+    if not videos:
+        raise ValueError(
+            f"{folder} holds neither clip_*.npz files nor videos ({sorted(VIDEO_EXTENSIONS)})"
+        )
+    clips = []
+    for v in videos:
+        rgb = _read_video(v, size)
+        depth_dir = v.with_name(v.stem + "_depth")
+        depth = _read_depth_folder(depth_dir, len(rgb), size) if depth_dir.is_dir() else None
+        clips.append(Clip(rgb, depth, None, v.stem))
+    return clips
+
+
+def sample_batch(
+    clips: list[Clip], batch: int, frames: int, rng: np.random.Generator, flip: bool = True
+) -> dict[str, torch.Tensor]:
+    """A batch of random windows of `frames` frames (shorter clips are repeated to fit).
+
+    Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown)."""
+    videos, depths = [], []
+    for i in rng.integers(len(clips), size=batch):
+        clip = clips[i]
+        start = rng.integers(max(len(clip.rgb) - frames, 0) + 1)
+        idx = np.arange(start, start + frames) % len(clip.rgb)
+        rgb = clip.rgb[idx]
+        depth = clip.depth[idx] if clip.depth is not None else np.zeros(rgb.shape[:3], np.float32)
+        if flip and rng.random() < 0.5:  # mirror images are as plausible as the originals
+            rgb, depth = rgb[:, :, ::-1], depth[:, :, ::-1]
+        videos.append(rgb)
+        depths.append(depth)
+    video = (
+        torch.from_numpy(np.ascontiguousarray(np.stack(videos))).permute(0, 1, 4, 2, 3).float()
+        / 255.0
+    )
+    return {"video": video, "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths)))}

@@ -1,0 +1,292 @@
+"""Train OC-SlotSSM to predict depth (and reconstruct RGB); slots are never shown a mask.
+
+One CPU:            python -m model.train --data data/train --val data/val --out runs/base
+Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --nproc_per_node 8 -m model.train ...)
+Resume:             run the same command again: it continues from --out/checkpoint.
+
+Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
+mask: 1/N means the slots do not decompose at all), writes a row to eval.csv and a PNG of
+frames | true objects | predicted slots | depth to masks/, and exports the weights to
+--out/weights (model.safetensors + config.json, loadable with OCSlotSSM.from_pretrained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm import tqdm
+
+from .config import Config
+from .data import Clip, load_folder, sample_batch
+from .evaluate import evaluate, predict_clip
+from .slotssm import OCSlotSSM, SlotOutput
+
+MIN_DEPTH = 1e-3  # metres; log-depth of smaller (or unknown, 0) values is not defined
+SILOG_LAMBDA = 0.85  # weight of the scale-invariant term (Eigen et al. 2014)
+
+
+def parse_config_overrides(items: list[str]) -> dict:
+    """['dim=64', 'rgb_head=false'] -> {'dim': 64, 'rgb_head': False}, typed like Config."""
+    types = {f.name: f.type for f in fields(Config)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise SystemExit(
+                f"error: --config takes key=value with key in {sorted(types)}, got {item!r}"
+            )
+        kind = types[key] if isinstance(types[key], str) else types[key].__name__
+        out[key] = (
+            value.lower() in {"1", "true", "yes"}
+            if kind == "bool"
+            else (float(value) if kind == "float" else int(value))
+        )
+    return out
+
+
+def losses(
+    out: SlotOutput, video: torch.Tensor, depth: torch.Tensor, depth_loss: str
+) -> dict[str, torch.Tensor]:
+    """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth (B, T, H, W)."""
+    h, w = out.log_depth.shape[-2:]
+    k = video.shape[-1] // w
+    valid = (depth > MIN_DEPTH).float()
+    log_d = torch.log(depth.clamp_min(MIN_DEPTH)) * valid
+    # average only known pixels: pool(sum) / pool(count)
+    count = F.avg_pool2d(valid.flatten(0, 1).unsqueeze(1), k)
+    target = F.avg_pool2d(log_d.flatten(0, 1).unsqueeze(1), k) / count.clamp_min(1e-6)
+    known = (count > 0.5).float()  # at least half the pixels of the cell have depth
+    diff = (out.log_depth.flatten(0, 1).unsqueeze(1) - target) * known
+    n = known.sum().clamp_min(1.0)
+    d = diff.pow(2).sum() / n
+    if depth_loss == "silog":  # invariant to a global scale per frame: for relative depth
+        per_frame = known.sum((1, 2, 3)).clamp_min(1.0)
+        d = d - SILOG_LAMBDA * ((diff.sum((1, 2, 3)) / per_frame) ** 2).mean()
+    result = {"depth": d}
+    if out.rgb is not None:
+        target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
+        result["rgb"] = F.mse_loss(out.rgb, target_rgb)
+    return result
+
+
+def lr_at(step: int, args) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min((step - args.warmup) / max(args.steps - args.warmup, 1), 1.0)
+    return args.lr * (
+        args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
+
+
+def save_mask_sheet(model: OCSlotSSM, clips: list[Clip], path: Path, count: int = 4) -> None:
+    """PNG rows: frame | true objects | predicted slot ids | predicted depth, for a few clips."""
+    import cv2
+
+    from .palette import colorize_ids
+
+    rows = []
+    for clip in clips[:count]:
+        pred = predict_clip(model, clip.rgb[:4])
+        t = len(pred["slot_ids"]) - 1
+        truth = (
+            colorize_ids(clip.masks[t]) if clip.masks is not None else np.zeros_like(clip.rgb[t])
+        )
+        d = pred["depth"][t]
+        d = (255 * (d - d.min()) / max(np.ptp(d), 1e-6)).astype(np.uint8)
+        depth = cv2.applyColorMap(255 - d, cv2.COLORMAP_INFERNO)[..., ::-1]
+        rows.append(
+            np.concatenate([clip.rgb[t], truth, colorize_ids(pred["slot_ids"][t]), depth], 1)
+        )
+    sheet = np.concatenate(rows, 0)
+    sheet = cv2.resize(sheet, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet[..., ::-1])
+
+
+def append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python -m model.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        help="synth data set(s) and/or video folders (see model/data.py)",
+    )
+    p.add_argument(
+        "--val", default=None, help="synth data set with masks, scored every --eval-every steps"
+    )
+    p.add_argument(
+        "--out", required=True, help="run folder: log.csv, eval.csv, masks/, checkpoint/, weights/"
+    )
+    p.add_argument(
+        "--config",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model Config overrides, e.g. num_slots=8",
+    )
+    p.add_argument(
+        "--init", default=None, help="start from these weights (folder or Hub id) instead of random"
+    )
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch", type=int, default=16, help="clips per step per process")
+    p.add_argument("--frames", type=int, default=6, help="frames per training clip")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--min-lr-ratio", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument(
+        "--depth-loss",
+        choices=["log", "silog"],
+        default="log",
+        help="log: metric depth; silog: relative depth",
+    )
+    p.add_argument("--depth-weight", type=float, default=1.0)
+    p.add_argument("--rgb-weight", type=float, default=5.0)
+    p.add_argument(
+        "--mixed-precision",
+        choices=["auto", "no", "fp16", "bf16"],
+        default="auto",
+        help="auto: bf16 on CUDA, none on CPU",
+    )
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--eval-clips", type=int, default=32)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument(
+        "--limit", type=int, default=None, help="load at most this many clips per data folder"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    for name in ("steps", "batch", "frames", "grad_accum", "eval_every", "log_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    mixed = args.mixed_precision
+    if mixed == "auto":
+        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    acc = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=args.grad_accum)
+    set_seed(args.seed, device_specific=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint"
+
+    overrides = parse_config_overrides(args.config)
+    if (out / "weights" / "config.json").exists():  # resuming: the run's own config wins
+        cfg = Config.from_dict(json.loads((out / "weights" / "config.json").read_text()))
+    elif args.init:
+        cfg = Config.from_dict(OCSlotSSM.from_pretrained(args.init).config.to_dict() | overrides)
+    else:
+        cfg = Config(**overrides)
+    model = OCSlotSSM(cfg)
+    if args.init and not ckpt.exists():
+        model.load_state_dict(OCSlotSSM.from_pretrained(args.init).state_dict())
+
+    clips = [c for folder in args.data for c in load_folder(folder, cfg.image_size, args.limit)]
+    val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
+    acc.print(
+        f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(clips)} training clips; {len(val)} val clips; "
+        f"{acc.num_processes} process(es) on {acc.device}; mixed precision: {mixed}"
+    )
+
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    model, opt = acc.prepare(model, opt)
+    step = 0
+    if ckpt.exists():
+        acc.load_state(str(ckpt))
+        step = json.loads((ckpt / "step.json").read_text())["step"]
+        acc.print(f"resumed from {ckpt} at step {step}")
+
+    bar = tqdm(total=args.steps, initial=step, disable=not acc.is_main_process, desc="train")
+    t_last = time.time()
+    while step < args.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        # batches are a function of (seed, step, rank): a resumed run sees the same data
+        rng = np.random.default_rng([args.seed, step, acc.process_index])
+        for _ in range(args.grad_accum):
+            batch = sample_batch(clips, args.batch, args.frames, rng)
+            video, depth = batch["video"].to(acc.device), batch["depth"].to(acc.device)
+            with acc.accumulate(model), acc.autocast():
+                parts = losses(model(video), video, depth, args.depth_loss)
+                loss = args.depth_weight * parts["depth"] + args.rgb_weight * parts.get("rgb", 0.0)
+                acc.backward(loss)
+                grad_norm = (
+                    acc.clip_grad_norm_(model.parameters(), args.grad_clip)
+                    if acc.sync_gradients
+                    else None
+                )
+                opt.step()
+                opt.zero_grad()
+        step += 1
+        bar.update(1)
+
+        if step % args.log_every == 0 and acc.is_main_process:
+            now = time.time()
+            row = {
+                "step": step,
+                "loss": loss.item(),
+                "lr": lr_at(step - 1, args),
+                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                "sec_per_step": (now - t_last) / args.log_every,
+            } | {f"{k}_loss": v.item() for k, v in parts.items()}
+            t_last = now
+            append_csv(out / "log.csv", row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", depth=f"{row['depth_loss']:.4f}")
+
+        if step % args.eval_every == 0 or step == args.steps:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                core = acc.unwrap_model(model)
+                core.eval()
+                if val:
+                    metrics = evaluate(core, val, baselines=False, progress=False)
+                    append_csv(
+                        out / "eval.csv",
+                        {"step": step} | {k: round(v, 5) for k, v in metrics.items()},
+                    )
+                    save_mask_sheet(core, val, out / "masks" / f"step_{step:06d}.png")
+                    bar.write(
+                        f"step {step}: fg_ari {metrics.get('fg_ari', float('nan')):.3f} miou {metrics.get('miou', float('nan')):.3f} "
+                        f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f}"
+                    )
+                core.save_pretrained(out / "weights")
+                core.train()
+            acc.save_state(str(ckpt))
+            if acc.is_main_process:
+                (ckpt / "step.json").write_text(json.dumps({"step": step}))
+    bar.close()
+    acc.end_training()
+
+
+if __name__ == "__main__":
+    main()
