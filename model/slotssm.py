@@ -114,7 +114,7 @@ class OCSlotSSM(
 
     # ---- inference state -------------------------------------------------------------
     def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
-        n = num_slots or self.config.num_slots
+        n = self.config.num_slots if num_slots is None else num_slots
         if batch < 1 or n < 1:
             raise ValueError(f"batch and num_slots must be >= 1, got {batch} and {n}")
         return InferenceCache(batch=batch, num_slots=n, layers=[None] * len(self.blocks))
@@ -147,7 +147,7 @@ class OCSlotSSM(
                 raise ValueError(f"cache holds {cache.num_slots} slots, asked for {num_slots}")
             n = cache.num_slots
         else:
-            n = num_slots or self.config.num_slots
+            n = self.config.num_slots if num_slots is None else num_slots
             if n < 1:
                 raise ValueError(f"num_slots must be >= 1, got {n}")
 

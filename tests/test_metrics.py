@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from model.metrics import depth_metrics, fg_ari, frame_fg_ari, mask_statistics, matched_miou
+
+
+@pytest.fixture
+def truth():
+    t = np.zeros((3, 8, 8), np.uint8)
+    t[:, :4, :4] = 1
+    t[:, 4:, 4:] = 2
+    return t
+
+
+def test_fg_ari_ignores_background_and_slot_names(truth):
+    pred = np.where(truth == 1, 7, 3)  # renamed segments, background merged into an object
+    assert fg_ari(truth, pred) == pytest.approx(1.0)
+    assert frame_fg_ari(truth, pred) == pytest.approx(1.0)
+
+
+def test_video_fg_ari_penalises_swaps_over_time(truth):
+    pred = truth.astype(int).copy()
+    pred[1] = np.where(truth[1] == 1, 2, np.where(truth[1] == 2, 1, 0))  # frame 1 swaps ids
+    assert frame_fg_ari(truth, pred) == pytest.approx(1.0)
+    assert fg_ari(truth, pred) < 0.5
+
+
+def test_one_segment_scores_zero(truth):
+    assert fg_ari(truth, np.zeros_like(truth)) == pytest.approx(0.0)
+
+
+def test_matched_miou(truth):
+    assert matched_miou(truth, truth * 5) == pytest.approx(1.0)
+    assert matched_miou(truth, np.zeros_like(truth)) == pytest.approx(16 / 64 / 2, rel=0.3)
+
+
+def test_depth_metrics():
+    d = np.linspace(1, 10, 100).reshape(10, 10)
+    perfect = depth_metrics(d, d)
+    assert perfect["absrel"] == 0 and perfect["rmse"] == 0 and perfect["delta1"] == 1
+    scaled = depth_metrics(2 * d, d)
+    assert scaled["absrel"] == pytest.approx(1.0) and scaled["delta1"] == 0
+    assert depth_metrics(2 * d, d, median_scale=True)["absrel"] == pytest.approx(0.0, abs=1e-9)
+    assert np.isfinite(depth_metrics(d, np.where(d > 5, d, 0))["absrel"])  # zeros are unknown
+
+
+def test_mask_statistics():
+    uniform = np.full((2, 4, 5, 5), 0.25)
+    assert mask_statistics(uniform)["mean_max_mask"] == pytest.approx(0.25)

@@ -1,0 +1,173 @@
+"""Invariants of OC-SlotSSM: modes agree, outputs are well-formed and deterministic, bad
+input is refused clearly, weights round-trip strictly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from model import Config, OCSlotSSM
+from model.ssm import SelectiveSSM
+
+TINY = Config(
+    image_size=32,
+    dim=32,
+    encoder_channels=16,
+    num_slots=4,
+    decoder_hidden=32,
+    headdim=16,
+    chunk_size=4,
+)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
+@pytest.fixture(scope="module")
+def model() -> OCSlotSSM:
+    torch.manual_seed(0)
+    return OCSlotSSM(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def video() -> torch.Tensor:
+    return torch.rand(2, 11, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+def test_ssd_scan_matches_recurrence():
+    torch.manual_seed(0)
+    ssm = SelectiveSSM(dim=16, d_state=8, headdim=8, expand=2, d_conv=4, chunk=4)
+    u = torch.randn(3, 13, 16)  # 13 frames: not a multiple of the chunk
+    y_scan, s_scan = ssm(u)
+    state, ys = ssm.alloc(3), []
+    for t in range(13):
+        y, state = ssm.step(u[:, t : t + 1], state)
+        ys.append(y)
+    assert rel_err(torch.cat(ys, 1), y_scan) < 1e-4
+    assert rel_err(state.ssm, s_scan.ssm) < 1e-4
+    assert rel_err(state.conv, s_scan.conv) < 1e-5
+
+
+@pytest.mark.parametrize("chunks", [[11], [1] * 11, [3, 3, 3, 2], [5, 1, 4, 1], [2, 9]])
+def test_streaming_matches_parallel(model, video, chunks):
+    with torch.no_grad():
+        full = model(video)
+        cache = model.alloc_cache(batch=2)
+        parts, t = [], 0
+        for c in chunks:
+            parts.append(model(video[:, t : t + c], cache=cache))
+            t += c
+    assert cache.frames == 11
+    for name in ("masks", "log_depth", "attention", "slots", "rgb"):
+        streamed = torch.cat([getattr(p, name) for p in parts], dim=1)
+        assert rel_err(streamed, getattr(full, name)) < 1e-4, name
+
+
+def test_outputs_are_well_formed(model, video):
+    with torch.no_grad():
+        out = model(video)
+    assert out.masks.shape == (2, 11, 4, 16, 16)
+    assert out.log_depth.shape == (2, 11, 16, 16)
+    assert out.attention.shape == (2, 11, 4, 8, 8)
+    assert out.rgb.shape == (2, 11, 3, 16, 16)
+    assert out.slot_ids.shape == (2, 11, 16, 16)
+    torch.testing.assert_close(out.masks.sum(2), torch.ones(2, 11, 16, 16))
+    torch.testing.assert_close(out.attention.sum(2), torch.ones(2, 11, 8, 8))
+    assert (out.depth > 0).all()
+
+
+def test_time_is_causal(model, video):
+    """Changing frame 7 must not change the outputs for frames 0..6."""
+    edited = video.clone()
+    edited[:, 7:] = torch.rand_like(edited[:, 7:])
+    with torch.no_grad():
+        a, b = model(video), model(edited)
+    torch.testing.assert_close(a.log_depth[:, :7], b.log_depth[:, :7])
+    assert not torch.allclose(a.log_depth[:, 7:], b.log_depth[:, 7:])
+
+
+def test_deterministic_and_any_slot_count(model, video):
+    with torch.no_grad():
+        torch.testing.assert_close(model(video).masks, model(video).masks, rtol=0, atol=0)
+        for n in (1, 3, 9):
+            assert model(video, num_slots=n).masks.shape[2] == n
+
+
+def test_training_mode_samples_fresh_slots():
+    torch.manual_seed(0)
+    m = OCSlotSSM(TINY).train()
+    v = torch.rand(1, 2, 3, 32, 32)
+    assert not torch.allclose(m(v).slots, m(v).slots)
+
+
+def test_every_parameter_gets_a_gradient(video):
+    torch.manual_seed(0)
+    m = OCSlotSSM(TINY).train()
+    out = m(video)
+    (out.log_depth.mean() + out.rgb.mean()).backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (torch.rand(2, 3, 32, 32), ValueError, "shape"),
+        (torch.rand(1, 0, 3, 32, 32), ValueError, "no frames"),
+        (torch.rand(1, 2, 1, 32, 32), ValueError, "shape"),
+        (torch.rand(1, 2, 3, 30, 32), ValueError, "multiples of 4"),
+        (torch.full((1, 2, 3, 32, 32), float("nan")), ValueError, "NaN"),
+        (torch.zeros(1, 2, 3, 32, 32, dtype=torch.uint8), TypeError, "float"),
+    ],
+)
+def test_bad_input_is_refused_clearly(model, bad, error, match):
+    with pytest.raises(error, match=match):
+        model(bad)
+
+
+def test_cache_mismatch_is_refused(model, video):
+    cache = model.alloc_cache(batch=1, num_slots=3)
+    with pytest.raises(ValueError, match="batch"):
+        model(video, cache=cache)
+    with pytest.raises(ValueError, match="slots"):
+        model(video[:1], num_slots=5, cache=cache)
+    with pytest.raises(ValueError):
+        model.alloc_cache(num_slots=0)
+
+
+def test_unknown_config_key_fails_loudly():
+    with pytest.raises(ValueError, match="unknown config keys"):
+        Config.from_dict(TINY.to_dict() | {"num_slot": 3})
+    with pytest.raises(ValueError):
+        Config(image_size=30)
+
+
+def test_save_load_roundtrip_is_strict(model, video, tmp_path):
+    model.save_pretrained(tmp_path / "w")
+    loaded = OCSlotSSM.from_pretrained(tmp_path / "w")
+    assert loaded.config == TINY and not loaded.training
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(video).masks, model(video).masks)
+
+    # a checkpoint made for another architecture must not half-load
+    (tmp_path / "other").mkdir()
+    OCSlotSSM(Config(**TINY.to_dict() | {"num_blocks": 1})).save_pretrained(tmp_path / "other")
+    cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    (tmp_path / "other" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RuntimeError, match="do not match"):
+        OCSlotSSM.from_pretrained(tmp_path / "other")
+
+    (tmp_path / "w" / "config.json").write_text(json.dumps(cfg | {"bogus": 1}))
+    with pytest.raises(ValueError, match="bogus"):
+        OCSlotSSM.from_pretrained(tmp_path / "w")
+
+
+def test_bundled_weights_load_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    m = OCSlotSSM.from_pretrained("weights")
+    with torch.no_grad():
+        out = m(torch.rand(1, 2, 3, m.config.image_size, m.config.image_size))
+    assert out.masks.shape[2] == m.config.num_slots
