@@ -1,0 +1,82 @@
+"""Model-only inference speed and memory, at the model's own resolution.
+
+    python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
+
+Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, and the
+resident memory after streaming a short and a long video (recurrent mode must be flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import psutil
+import torch
+
+from model import OCSlotSSM
+
+
+def frames_per_second(
+    model: OCSlotSSM, frames: int, chunk: int, size: int, repeats: int = 3
+) -> float:
+    video = torch.rand(1, frames, 3, size, size)
+    best = float("inf")
+    with torch.inference_mode():
+        model(video[:, :chunk], cache=model.alloc_cache())  # warm-up
+        for _ in range(repeats):
+            cache = model.alloc_cache()
+            start = time.perf_counter()
+            for t in range(0, frames, chunk):
+                model(video[:, t : t + chunk], cache=cache)
+            best = min(best, time.perf_counter() - start)
+    return frames / best
+
+
+def streamed_rss_mb(model: OCSlotSSM, frames: int, chunk: int, size: int) -> float:
+    """Peak resident memory (MB) while streaming `frames` frames, generated chunk by chunk."""
+    proc, peak = psutil.Process(), 0
+    with torch.inference_mode():
+        cache = model.alloc_cache()
+        for _ in range(0, frames, chunk):
+            model(torch.rand(1, chunk, 3, size, size), cache=cache)
+            peak = max(peak, proc.memory_info().rss)
+    return peak / 2**20
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--weights", default="weights")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--frames", type=int, default=256)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    model = OCSlotSSM.from_pretrained(args.weights)
+    size = model.config.image_size
+    print(
+        f"OC-SlotSSM {sum(p.numel() for p in model.parameters()):,} params, {size}x{size}, "
+        f"{model.config.num_slots} slots, {args.threads} threads, device cpu"
+    )
+    video = torch.rand(1, args.frames, 3, size, size)
+    with torch.inference_mode():
+        model(video[:, :16])
+        start = time.perf_counter()
+        model(video)
+        print(
+            f"parallel  ({args.frames} frames at once): {args.frames / (time.perf_counter() - start):7.1f} frames/s"
+        )
+    for chunk in (1, 8, 16, 32):
+        print(
+            f"recurrent (chunks of {chunk:2d} frames):     {frames_per_second(model, args.frames, chunk, size):7.1f} frames/s"
+        )
+    short, long = streamed_rss_mb(model, 300, 16, size), streamed_rss_mb(model, 3000, 16, size)
+    print(
+        f"recurrent peak RSS: {short:.0f} MB after 300 frames, {long:.0f} MB after 3000 frames "
+        f"(growth {long - short:+.0f} MB for 10x the length)"
+    )
+
+
+if __name__ == "__main__":
+    main()
