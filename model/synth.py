@@ -279,7 +279,7 @@ def _intersect(obj: Obj, t: int, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarr
         t0 = (-b - root) / a
         ok &= t0 > EPS
         hit = np.where(ok, t0, np.inf)
-        normal = (lo + hit[:, None] * ld) / obj.size**2
+        normal = (lo + np.where(ok, hit, 0)[:, None] * ld) / obj.size**2
     elif obj.shape == "box":  # slab method
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = 1.0 / ld

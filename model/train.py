@@ -194,7 +194,12 @@ def main(argv=None) -> None:
     mixed = args.mixed_precision
     if mixed == "auto":
         mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    acc = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=args.grad_accum)
+    # cpu=True on a machine without CUDA makes torchrun / accelerate launch processes join with gloo
+    acc = Accelerator(
+        mixed_precision=mixed,
+        gradient_accumulation_steps=args.grad_accum,
+        cpu=not torch.cuda.is_available(),
+    )
     set_seed(args.seed, device_specific=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

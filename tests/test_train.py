@@ -1,0 +1,230 @@
+"""Training entry point: loss goes down, runs resume, two processes train together (gloo),
+user video folders load, and the evaluation CLI writes the contract's metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from model import OCSlotSSM
+from model.data import load_folder
+from model.train import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = [
+    "image_size=32",
+    "dim=32",
+    "encoder_channels=16",
+    "decoder_hidden=32",
+    "headdim=16",
+    "num_slots=4",
+    "chunk_size=4",
+]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def train(data, out, steps, *extra):
+    train_main(
+        [
+            "--data",
+            *map(str, data),
+            "--out",
+            str(out),
+            "--config",
+            *TINY_CONFIG,
+            "--steps",
+            str(steps),
+            "--batch",
+            "4",
+            "--frames",
+            "4",
+            "--log-every",
+            "5",
+            "--warmup",
+            "5",
+            *extra,
+        ]
+    )
+
+
+def test_loss_goes_down_and_weights_export(tiny_synth, tmp_path):
+    torch.manual_seed(0)
+    train(
+        [tiny_synth],
+        tmp_path / "run",
+        60,
+        "--val",
+        str(tiny_synth),
+        "--eval-every",
+        "30",
+        "--lr",
+        "2e-3",
+    )
+    rows = read_csv(tmp_path / "run" / "log.csv")
+    first, last = float(rows[0]["loss"]), np.mean([float(r["loss"]) for r in rows[-3:]])
+    assert last < 0.5 * first, (first, last)
+    evals = read_csv(tmp_path / "run" / "eval.csv")
+    assert [int(r["step"]) for r in evals] == [30, 60]
+    assert {"fg_ari", "miou", "depth_absrel", "mean_max_mask"} <= set(evals[0])
+    assert (tmp_path / "run" / "masks" / "step_000060.png").is_file()
+    model = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights")
+    assert model.config.image_size == 32 and model.config.num_slots == 4
+
+
+def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
+    train([tiny_synth], tmp_path / "run", 10, "--eval-every", "10")
+    before = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights").state_dict()
+    train([tiny_synth], tmp_path / "run", 20, "--eval-every", "10")
+    steps = [int(r["step"]) for r in read_csv(tmp_path / "run" / "log.csv")]
+    assert steps == [5, 10, 15, 20]  # no step is run twice
+    assert json.loads((tmp_path / "run" / "checkpoint" / "step.json").read_text())["step"] == 20
+    after = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_two_processes_train_together(tiny_synth, tmp_path):
+    """torchrun starts two CPU processes; Accelerate joins them with gloo and averages grads."""
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "model.train",
+        "--data",
+        str(tiny_synth),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        *TINY_CONFIG,
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--frames",
+        "3",
+        "--eval-every",
+        "4",
+        "--log-every",
+        "2",
+    ]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stdout
+    assert (tmp_path / "run" / "weights" / "model.safetensors").is_file()
+
+
+def test_video_folder_with_and_without_depth(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = (rng.random((5, 40, 48, 3)) * 255).astype(np.uint8)
+    iio.imwrite(tmp_path / "a.mp4", frames, fps=10, codec="libx264")
+    iio.imwrite(tmp_path / "b.mp4", frames, fps=10, codec="libx264")
+    (tmp_path / "a_depth").mkdir()
+    for i in range(5):
+        cv2.imwrite(
+            str(tmp_path / "a_depth" / f"{i:06d}.png"), np.full((40, 48), 2500 + i, np.uint16)
+        )
+    clips = load_folder(tmp_path, 32)
+    assert [c.name for c in clips] == ["a", "b"]
+    assert clips[0].rgb.shape == (5, 32, 32, 3)
+    assert clips[0].depth[0, 0, 0] == pytest.approx(2.5)
+    assert clips[1].depth is None
+    train([tmp_path], tmp_path / "run", 3, "--eval-every", "3")  # depth where known, RGB always
+    assert (tmp_path / "run" / "weights" / "model.safetensors").is_file()
+
+
+def test_depth_count_mismatch_is_a_clear_error(tmp_path):
+    iio.imwrite(tmp_path / "a.mp4", np.zeros((4, 32, 32, 3), np.uint8), fps=10, codec="libx264")
+    (tmp_path / "a_depth").mkdir()
+    np.save(tmp_path / "a_depth" / "000000.npy", np.ones((32, 32), np.float32))
+    with pytest.raises(ValueError, match="1 depth maps for 4 video frames"):
+        load_folder(tmp_path, 32)
+
+
+def test_bad_arguments_exit_cleanly(tiny_synth):
+    for args in (["--steps", "0"], ["--config", "num_slot=3"]):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "model.train",
+                "--data",
+                str(tiny_synth),
+                "--out",
+                "/tmp/never",
+                *args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2 or "error" in result.stderr.lower()
+        assert "Traceback" not in result.stderr
+
+
+def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
+    torch.manual_seed(0)
+    train([tiny_synth], tmp_path / "run", 5, "--eval-every", "5")
+    out = tmp_path / "metrics.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model.evaluate",
+            "--data",
+            str(tiny_synth),
+            "--json",
+            str(out),
+            "--weights",
+            str(tmp_path / "run" / "weights"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(out.read_text())
+    for key in ("fg_ari", "miou", "depth_absrel", "depth_delta1", "num_videos"):
+        assert key in metrics
+    assert metrics["num_videos"] == 6
+    assert -1 <= metrics["fg_ari"] <= 1 and metrics["depth_absrel"] > 0
+    assert metrics["baselines"]["one_slot"]["fg_ari"] == pytest.approx(0.0)
+    assert 0 < metrics["baselines"]["kmeans"]["fg_ari"] <= 1
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model.evaluate",
+            "--data",
+            str(tmp_path / "missing"),
+            "--json",
+            str(out),
+            "--weights",
+            str(tmp_path / "run" / "weights"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
