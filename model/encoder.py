@@ -1,14 +1,9 @@
-"""Frame encoder: a small CNN that turns each frame into feature tokens with 2-D position.
-
-Two outputs per frame, at two strides:
-- tokens (stride 4): what the slot encoder attends to, L = (H/4) * (W/4) of width D;
-- mask features (stride 2): finer features the decoder compares slots with to draw masks.
-"""
+"""Frame encoder: a small CNN that turns each frame into L = (H/4) * (W/4) feature tokens of
+width D, with a 2-D position embedding, for the slot encoder to attend to."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -35,38 +30,26 @@ class SoftPositionEmbed(nn.Module):
 
 
 class FrameEncoder(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> tokens (B, H/4 * W/4, D), mask features (B, H/2 * W/2, D)."""
+    """(B, 3, H, W) in [0, 1] -> tokens (B, H/4 * W/4, D)."""
 
     def __init__(self, dim: int, channels: int):
         super().__init__()
-        half = channels // 2
-        self.stem = nn.Sequential(nn.Conv2d(3, half, 3, stride=2, padding=1), nn.ReLU())  # H/2
-        self.body = nn.Sequential(
-            nn.Conv2d(half, channels, 3, stride=2, padding=1),  # H/4
+        self.cnn = nn.Sequential(
+            nn.Conv2d(3, channels // 2, 3, stride=2, padding=1),  # H/2
+            nn.ReLU(),
+            nn.Conv2d(channels // 2, channels, 3, stride=2, padding=1),  # H/4
             nn.ReLU(),
             nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(channels, dim, 3, padding=1),
         )
-        self.token_pos = SoftPositionEmbed(dim)
-        self.token_mlp = nn.Sequential(
+        self.pos = SoftPositionEmbed(dim)
+        self.mlp = nn.Sequential(
             nn.LayerNorm(dim), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)
         )
-        # mask features: the stride-2 stem plus the upsampled stride-4 features
-        self.fine = nn.Conv2d(half, dim, 1)
-        self.fine_pos = SoftPositionEmbed(dim)
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        x = (frames - 0.5) * 2.0
-        stem = self.stem(x)  # (B, C/2, H/2, W/2)
-        coarse = self.body(stem)  # (B, D, H/4, W/4)
-        h, w = coarse.shape[-2:]
-        tokens = self.token_pos(rearrange(coarse, "b d h w -> b (h w) d"), h, w)
-        tokens = tokens + self.token_mlp(tokens)
-
-        fine = self.fine(stem) + F.interpolate(
-            coarse, scale_factor=2, mode="bilinear", align_corners=False
-        )
-        fh, fw = fine.shape[-2:]
-        fine = self.fine_pos(rearrange(fine, "b d h w -> b (h w) d"), fh, fw)
-        return tokens, fine
+    def forward(self, frames: Tensor) -> Tensor:
+        x = self.cnn((frames - 0.5) * 2.0)  # (B, D, H/4, W/4)
+        h, w = x.shape[-2:]
+        tokens = self.pos(rearrange(x, "b d h w -> b (h w) d"), h, w)
+        return tokens + self.mlp(tokens)

@@ -151,7 +151,7 @@ class OCSlotSSM(
             if n < 1:
                 raise ValueError(f"num_slots must be >= 1, got {n}")
 
-        tokens, features = self.encoder(rearrange(video, "b t c h w -> (b t) c h w"))
+        tokens = self.encoder(rearrange(video, "b t c h w -> (b t) c h w"))
         slots = repeat(self.initial_slots(B, n, video.device), "b n d -> b t n d", t=T)
         for i, block in enumerate(self.blocks):
             slots, attn, state = block(slots, tokens, cache.layers[i] if cache else None)
@@ -161,7 +161,7 @@ class OCSlotSSM(
             cache.frames += T
 
         h, w = H // 2, W // 2
-        dec = self.decoder(rearrange(slots, "b t n d -> (b t) n d"), features, (h, w))
+        dec = self.decoder(rearrange(slots, "b t n d -> (b t) n d"), (H // 4, W // 4), (h, w))
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
