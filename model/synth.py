@@ -62,6 +62,7 @@ class SceneConfig:
     photo_prob: float = 0.5  # probability that the ground / walls use a photograph
     aa: int = 1  # supersampling factor for RGB (depth, masks and flow use the centre sample)
     fps: float = 12.0
+    shadows: bool = True  # off only to test that shadows darken what they fall on
 
 
 # ---- scene sampling ---------------------------------------------------------------------
@@ -450,7 +451,7 @@ def _render_frame(objs: list[Obj], look: Look, cam: Camera, t: int, cfg: SceneCo
     # sun: Lambert + Blinn-Phong, hard shadows from every object
     lit = np.ones(len(d), bool)
     origin = p + normal * EPS * 10
-    for obj in objs:
+    for obj in objs if cfg.shadows else []:
         h, _ = _intersect(obj, t, origin, np.broadcast_to(look.light, (len(d), 3)))
         lit &= ~np.isfinite(h)
     lambert = np.clip(normal @ look.light, 0, 1) * lit
