@@ -1,0 +1,74 @@
+"""Launch the slot decomposition studio: python app.py [--port 7860] [--device auto] [--weights weights]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from app.limits import MAX_FILE_MB
+
+try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:
+
+    def gpu(fn):
+        return fn
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument(
+        "--share", action="store_true", help="also serve through a public gradio.live link"
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument(
+        "--weights",
+        default=str(Path(__file__).parent / "weights"),
+        help="weights folder or Hub repo id",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="model passes at once (default: 1 on CPU, 2 on GPU)",
+    )
+    args = p.parse_args()
+
+    import torch
+
+    from app.layout import ASSETS, build_demo
+    from app.session import Decomposer, pick_device
+    from model import OCSlotSSM
+
+    device = pick_device(args.device)
+    model = OCSlotSSM.from_pretrained(args.weights)
+    weights_file = Path(args.weights) / "model.safetensors"
+    decomposer = Decomposer(
+        model, device, weights_file, model_name=f"OC-SlotSSM ({Path(args.weights).name})"
+    )
+    decomposer.stream = gpu(decomposer.stream)
+    concurrency = args.concurrency or (2 if device.type == "cuda" else 1)
+    print(
+        f"OC-SlotSSM: {sum(p.numel() for p in model.parameters()):,} parameters, {model.config.num_slots} slots, "
+        f"{model.config.image_size}x{model.config.image_size}; device {device} (torch {torch.__version__}); "
+        f"weights sha256 {decomposer.weights_sha256}"
+    )
+    examples = sorted(ASSETS.glob("*.mp4"))
+    demo = build_demo(decomposer, examples, concurrency=concurrency)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size=f"{MAX_FILE_MB}mb",
+        footer_links=["api", "gradio"],
+        allowed_paths=[str(ASSETS)],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""What the app accepts, checked before any heavy work and stated on the page."""
+
+from __future__ import annotations
+
+import os
+
+MAX_FILE_MB = int(
+    os.environ.get("SLOT_STUDIO_MAX_FILE_MB", 200)
+)  # upload size (launch's max_file_size)
+MAX_SECONDS = 120  # longest stretch of video processed; longer input is trimmed or refused
+DEFAULT_SECONDS = 20
+MAX_SOURCE_SIDE = 4096  # larger frames (8K, corrupt headers) are refused before decoding
+MIN_SOURCE_SIDE = 16
+MAX_SAMPLE_FPS = 30
+DEFAULT_SAMPLE_FPS = 10
+MAX_FRAMES = MAX_SECONDS * MAX_SAMPLE_FPS
+OUTPUT_SIDES = [320, 480, 640, 960]  # long side of the rendered videos
+DEFAULT_OUTPUT_SIDE = 640
+MAX_SLOTS = 16
+CHUNK_FRAMES = 16  # frames per model call in recurrent mode: memory is flat in video length
+WORK_TTL_SECONDS = 3600  # per-request work folders and cached outputs are deleted after this
+
+LIMITS_TEXT = (
+    f"Up to {MAX_FILE_MB} MB, {MAX_SECONDS} s (longer videos are trimmed, or refused if you choose), "
+    f"frames from {MIN_SOURCE_SIDE} to {MAX_SOURCE_SIDE} px a side. mp4, mov, webm, mkv, avi "
+    f"(H.264, HEVC, VP9, AV1, ...). Frames are sampled at up to {MAX_SAMPLE_FPS} fps."
+)
