@@ -35,6 +35,7 @@ class SlotDecoder(nn.Module):
         out_channels = 2 + (3 if rgb_head else 0)  # alpha, log-depth (, rgb)
         # first layer split in two: W [slot; pos] = W_s slot + W_p pos, so the slot term is
         # computed once per slot, not once per pixel
+        self.norm = nn.LayerNorm(dim)  # the residual stream grows with depth; decode its direction
         self.slot_in = nn.Linear(dim, hidden)
         self.pos_in = nn.Linear(4, hidden, bias=False)
         self.mlp = nn.Sequential(
@@ -50,7 +51,7 @@ class SlotDecoder(nn.Module):
         """slots (B, N, D) decoded on a grid (gh, gw), upsampled to size (h, w)."""
         gh, gw = grid
         pos = self.pos_in(coordinate_grid(gh, gw, slots.device))  # (gh*gw, hidden)
-        out = self.mlp(self.slot_in(slots).unsqueeze(2) + pos)  # (B, N, gh*gw, C)
+        out = self.mlp(self.slot_in(self.norm(slots)).unsqueeze(2) + pos)  # (B, N, gh*gw, C)
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])

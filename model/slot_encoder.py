@@ -65,7 +65,10 @@ class SlotEncoder(nn.Module):
             updates, attn = self.attn(slots, tokens)
             return slots + self.out(updates), attn
         b, n, d = slots.shape
-        for _ in range(self.iters):
+        init = slots
+        for i in range(self.iters):
+            if i == self.iters - 1:  # straight-through: the last step's gradient reaches the init
+                slots = slots.detach() + init - init.detach()
             updates, attn = self.attn(slots, tokens)
             slots = self.gru(updates.reshape(b * n, d), slots.reshape(b * n, d)).reshape(b, n, d)
             slots = slots + self.mlp(self.norm_mlp(slots))

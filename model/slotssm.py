@@ -104,9 +104,9 @@ class OCSlotSSM(
             config = Config.from_dict(config)
         self.config = cfg = config or Config()
         self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
-        # initial slots ~ N(mu, sigma^2): sampled fresh in training, from a fixed seed in eval
-        self.slots_mu = nn.Parameter(torch.randn(cfg.dim) * cfg.dim**-0.5)
-        self.slots_log_sigma = nn.Parameter(torch.full((cfg.dim,), -1.0))
+        # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
+        # the first step, so slots specialise instead of all decoding the same average
+        self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
@@ -120,15 +120,14 @@ class OCSlotSSM(
         return InferenceCache(batch=batch, num_slots=n, layers=[None] * len(self.blocks))
 
     def initial_slots(self, batch: int, n: int, device) -> Tensor:
-        """(batch, n, D). Eval: the same sample for every clip and call (deterministic output,
-        consistent across the chunks of a stream)."""
-        d = self.config.dim
-        if self.training:
-            noise = torch.randn(batch, n, d, device=device)
-        else:
+        """(batch, n, D). The first n learned queries; beyond the trained number, extra slots
+        are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic)."""
+        q = self.slot_queries
+        if n > len(q):
             gen = torch.Generator().manual_seed(self.config.slot_seed)
-            noise = torch.randn(n, d, generator=gen).to(device).expand(batch, n, d)
-        return self.slots_mu + self.slots_log_sigma.exp() * noise
+            noise = torch.randn(n - len(q), q.shape[1], generator=gen).to(q.device)
+            q = torch.cat([q, q.mean(0) + q.std(0) * noise])
+        return q[:n].to(device).expand(batch, n, -1)
 
     # ---- forward -----------------------------------------------------------------------
     def forward(
