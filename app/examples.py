@@ -16,9 +16,23 @@ from .video_io import Mp4Writer
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 EXAMPLE_SEED = 20241  # not a training seed
 EXAMPLES = {  # name: (clip index, scene settings)
-    "scene_few_objects": (0, SceneConfig(size=256, frames=48, min_objects=3, max_objects=4, texture_prob=0.2, photo_prob=0.0, aa=2)),
+    "scene_few_objects": (
+        0,
+        SceneConfig(
+            size=256,
+            frames=48,
+            min_objects=3,
+            max_objects=4,
+            texture_prob=0.2,
+            photo_prob=0.0,
+            aa=2,
+        ),
+    ),
     "scene_busy": (1, SceneConfig(size=256, frames=48, min_objects=6, max_objects=8, aa=2)),
-    "scene_photo_room": (2, SceneConfig(size=256, frames=48, min_objects=4, max_objects=6, photo_prob=1.0, aa=2)),
+    "scene_photo_room": (
+        2,
+        SceneConfig(size=256, frames=48, min_objects=4, max_objects=6, photo_prob=1.0, aa=2),
+    ),
 }
 
 

@@ -34,7 +34,7 @@ WORK_ROOT = Path(tempfile.gettempdir()) / "slot-studio"
 
 TITLE = "Slot decomposition studio"
 DESCRIPTION = """
-# 🧩 Slot decomposition studio
+# Slot decomposition studio
 Drop in a video and watch **OC-SlotSSM** ([Slot State Space Models](https://arxiv.org/abs/2406.12272), Jiang et al., NeurIPS 2024)
 take it apart. The model keeps a few *slots* — memories that each follow one part of the scene through time — and was trained
 only to predict **depth**; it was never shown what an object is. **Every pixel is coloured by the slot that explains it**, the

@@ -103,19 +103,21 @@ def iter_frames(
     the stream early (the caller reports how much was decoded)."""
     w, h = size
     dw, dh = (h, w) if info.rotation % 180 else (w, h)  # resize before rotating
-    step = 1.0 / fps
-    next_time = 0.0
+    last_bin = -1
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads
         try:
             for frame in container.decode(stream):
-                t = float(frame.time) if frame.time is not None else next_time
-                if t > max_seconds:
+                t = float(frame.time) if frame.time is not None else (last_bin + 1) / fps
+                if t >= max_seconds:
                     break
-                if t + 1e-6 < next_time:
-                    continue  # between samples (variable frame rate safe: by timestamp)
-                next_time = max(next_time + step, t + step * 0.5)
+                # keep the first frame of each 1/fps interval: by timestamp, so variable
+                # frame rate is handled, and never more than fps frames per second
+                sample_bin = int(np.floor(t * fps + 1e-6))
+                if sample_bin <= last_bin:
+                    continue
+                last_bin = sample_bin
                 rgb = frame.to_ndarray(format="rgb24", width=dw, height=dh)
                 if info.rotation:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=info.rotation // 90))

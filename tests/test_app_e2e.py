@@ -1,0 +1,94 @@
+"""The launched app through gradio_client: the /decompose contract, bad input, slot views."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import av
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+from .app_helpers import LaunchedApp, scene_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def app():
+    launched = LaunchedApp()
+    yield launched
+    launched.stop()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    frames = scene_frames(frames=24, size=96)  # 2 s at 12 fps
+    wide = np.concatenate([frames, frames[:, :, :32]], axis=2)  # 96 x 128: not square
+    return write_video(tmp_path_factory.mktemp("clips") / "scene.mp4", wide, fps=12)
+
+
+def count_frames(path) -> tuple[int, tuple[int, int], str]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        n = sum(1 for _ in c.decode(s))
+        return n, (s.codec_context.width, s.codec_context.height), s.codec_context.name
+
+
+def test_decompose_with_the_video_alone(app, clip):
+    client = Client(app.url, verbose=False)
+    overlay, depth, side, plot, legend, archive, files, summary, slot_choice = client.predict(
+        video=handle_file(str(clip)), api_name="/decompose"
+    )
+    n, size, codec = count_frames(overlay)
+    assert n == 20 and size == (128, 96) and codec == "h264"  # 2 s sampled at the default 10 fps
+    assert count_frames(depth)[:2] == (20, (128, 96))
+    assert count_frames(side)[:2] == (20, (256, 96))
+    assert "slot 0" in legend and "frames" in summary
+    assert plot["type"] == "plotly" and len(json.loads(plot["plot"])["data"]) == 2 * 9
+
+    with zipfile.ZipFile(archive) as z:
+        assert {"overlay.mp4", "depth.mp4", "slots.npz", "meta.json"} <= set(z.namelist())
+        meta = json.loads(z.read("meta.json"))
+        arrays = np.load(io.BytesIO(z.read("slots.npz")))
+        assert arrays["slot_ids"].shape == (20, 96, 128) and arrays["slot_ids"].dtype == np.uint8
+        assert arrays["depth"].shape == (20, 96, 128) and np.isfinite(arrays["depth"]).all()
+        assert arrays["masks"].shape == (20, 9, 32, 32) and arrays["masks"].dtype == np.float16
+        assert arrays["attention"].shape == (20, 9)
+        np.testing.assert_allclose(arrays["attention"].sum(1), 1, atol=1e-3)
+    assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
+    assert (meta["width"], meta["height"]) == (128, 96)
+    assert len(meta["weights_sha256"]) == 64 and meta["device"] == "cpu"
+    assert {"decode", "model", "render", "encode", "total"} <= set(meta["timings_seconds"])
+
+
+def test_settings_and_determinism(app, clip):
+    client = Client(app.url, verbose=False)
+    runs = [
+        client.predict(handle_file(str(clip)), 5, 1, 4, 0.3, 320, "trim", api_name="/decompose")
+        for _ in range(2)
+    ]
+    metas = []
+    for r in runs:
+        with zipfile.ZipFile(r[5]) as z:
+            metas.append(
+                (
+                    json.loads(z.read("meta.json")),
+                    np.load(io.BytesIO(z.read("slots.npz")))["slot_ids"],
+                )
+            )
+    assert metas[0][0]["frame_count"] == 5 and metas[0][0]["num_slots"] == 4  # 1 s at 5 fps
+    assert "only the first 1 s" in " ".join(metas[0][0]["warnings"])
+    assert np.array_equal(metas[0][1], metas[1][1])  # same input and settings, same result
+
+
+def test_refuse_long_video_and_bad_files_then_recover(app, clip, tmp_path):
+    client = Client(app.url, verbose=False)
+    with pytest.raises(Exception, match="limit is 1 s"):
+        client.predict(handle_file(str(clip)), 10, 1, 9, 0.5, 640, "refuse", api_name="/decompose")
+    for name, content in (("empty.mp4", b""), ("noise.mp4", np.random.default_rng(0).bytes(5000))):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(Exception, match="empty|could not be read|no video"):
+            client.predict(video=handle_file(str(tmp_path / name)), api_name="/decompose")
+    overlay = client.predict(video=handle_file(str(clip)), api_name="/decompose")[0]
+    assert count_frames(overlay)[0] == 20  # the server is still fine
