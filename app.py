@@ -46,7 +46,10 @@ def main() -> None:
     from model import OCSlotSSM
 
     device = pick_device(args.device)
-    model = OCSlotSSM.from_pretrained(args.weights)
+    try:  # safetensors only, strict: a corrupted or mismatched file stops here, clearly
+        model = OCSlotSSM.from_pretrained(args.weights)
+    except Exception as err:
+        raise SystemExit(f"error: could not load weights from {args.weights}: {err}") from None
     weights_file = Path(args.weights) / "model.safetensors"
     decomposer = Decomposer(
         model, device, weights_file, model_name=f"OC-SlotSSM ({Path(args.weights).name})"

