@@ -1,10 +1,15 @@
 """Decoder: each slot is decoded on its own into alpha, log-depth (and RGB); a softmax over
 slots of the alphas gives the masks.
 
-A spatial-broadcast MLP (Watters et al. 2019) of the slot and the pixel position alone, at
-the token grid, upsampled to half the input size. It is deliberately weak: a slot must
-carry *where* its region is in its own vector, which is cheap for one compact object and
-expensive for scattered pixels of one colour, so slots come to bind to objects.
+A spatial-broadcast MLP (Watters et al. 2019) of the slot and the pixel position, at the
+token grid, upsampled to half the input size. It is deliberately weak: a slot must carry
+its region in its own vector, which is cheap for one compact object and expensive for
+scattered pixels of one colour, so slots come to bind to objects.
+
+As in Invariant Slot Attention (Biza et al. 2023), each slot also has a position and a
+scale (the centre and spread of the tokens it attended to), and decodes in coordinates
+relative to them: slots that read different places draw different, compact masks from the
+first training step, instead of all drawing the same average.
 
 Depth is the mask-weighted sum of the slots' log-depths; the slot ID of a pixel is the
 argmax of the masks.
@@ -14,11 +19,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .encoder import coordinate_grid
+MIN_SCALE, MAX_SCALE = 0.05, 2.0  # spread of a slot, in units of the [-1, 1] image coordinates
+
+
+def token_coordinates(h: int, w: int, device=None) -> Tensor:
+    """(h*w, 2) token centres (x, y) in [-1, 1]."""
+    ys = torch.linspace(-1.0, 1.0, h, device=device)
+    xs = torch.linspace(-1.0, 1.0, w, device=device)
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([x, y], dim=-1).reshape(-1, 2)
+
+
+def slot_frames(
+    attention: Tensor, grid: tuple[int, int], eps: float = 1e-8
+) -> tuple[Tensor, Tensor]:
+    """attention (B, N, L), softmax over slots -> each slot's position (B, N, 2) and scale
+    (B, N, 2): mean and standard deviation of the token coordinates, weighted by the
+    slot's attention renormalised over tokens."""
+    coords = token_coordinates(*grid, attention.device)
+    weights = (attention + eps) / (attention + eps).sum(-1, keepdim=True)
+    pos = weights @ coords
+    var = weights @ coords.pow(2) - pos.pow(2)
+    return pos, var.clamp_min(0).add(1e-6).sqrt().clamp(MIN_SCALE, MAX_SCALE)
 
 
 @dataclass
@@ -33,11 +60,12 @@ class SlotDecoder(nn.Module):
         super().__init__()
         self.rgb_head = rgb_head
         out_channels = 2 + (3 if rgb_head else 0)  # alpha, log-depth (, rgb)
-        # first layer split in two: W [slot; pos] = W_s slot + W_p pos, so the slot term is
-        # computed once per slot, not once per pixel
         self.norm = nn.LayerNorm(dim)  # the residual stream grows with depth; decode its direction
-        self.slot_in = nn.Linear(dim, hidden)
-        self.pos_in = nn.Linear(4, hidden, bias=False)
+        # first layer split in two: W [slot; pos] = W_s slot + W_p pos, so the slot term is
+        # computed once per slot, not once per pixel. The slot term also sees the slot's own
+        # position and scale (depth depends on where in the image an object stands).
+        self.slot_in = nn.Linear(dim + 4, hidden)
+        self.pos_in = nn.Linear(2, hidden, bias=False)
         self.mlp = nn.Sequential(
             nn.ReLU(),
             nn.Linear(hidden, hidden),
@@ -47,11 +75,22 @@ class SlotDecoder(nn.Module):
             nn.Linear(hidden, out_channels),
         )
 
-    def forward(self, slots: Tensor, grid: tuple[int, int], size: tuple[int, int]) -> Decoded:
-        """slots (B, N, D) decoded on a grid (gh, gw), upsampled to size (h, w)."""
+    def forward(
+        self,
+        slots: Tensor,
+        pos: Tensor,
+        scale: Tensor,
+        grid: tuple[int, int],
+        size: tuple[int, int],
+    ) -> Decoded:
+        """slots (B, N, D) with positions and scales (B, N, 2), decoded on a grid (gh, gw) and
+        upsampled to size (h, w)."""
         gh, gw = grid
-        pos = self.pos_in(coordinate_grid(gh, gw, slots.device))  # (gh*gw, hidden)
-        out = self.mlp(self.slot_in(self.norm(slots)).unsqueeze(2) + pos)  # (B, N, gh*gw, C)
+        relative = (token_coordinates(gh, gw, slots.device) - pos.unsqueeze(2)) / scale.unsqueeze(
+            2
+        )  # (B, N, P, 2)
+        slot_term = self.slot_in(torch.cat([self.norm(slots), pos, scale], dim=-1))
+        out = self.mlp(slot_term.unsqueeze(2) + self.pos_in(relative))  # (B, N, P, C)
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])

@@ -26,7 +26,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from .config import Config
-from .decoder import SlotDecoder
+from .decoder import SlotDecoder, slot_frames
 from .encoder import FrameEncoder
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
@@ -50,6 +50,7 @@ class SlotOutput:
     log_depth: Tensor  # (B, T, h, w): mask-weighted sum of the slots' log-depths
     attention: Tensor  # (B, T, N, H/4, W/4): last slot encoder's softmax over slots per token
     slots: Tensor  # (B, T, N, D)
+    positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
 
     @property
@@ -160,7 +161,9 @@ class OCSlotSSM(
             cache.frames += T
 
         h, w = H // 2, W // 2
-        dec = self.decoder(rearrange(slots, "b t n d -> (b t) n d"), (H // 4, W // 4), (h, w))
+        grid = (H // 4, W // 4)
+        pos, scale = slot_frames(attn, grid)  # where each slot looked in this frame
+        dec = self.decoder(rearrange(slots, "b t n d -> (b t) n d"), pos, scale, grid, (h, w))
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
@@ -173,6 +176,7 @@ class OCSlotSSM(
             log_depth=frames(log_depth),
             attention=frames(rearrange(attn, "bt n (y x) -> bt n y x", y=H // 4)),
             slots=slots,
+            positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
         )
 
