@@ -118,18 +118,17 @@ def build_demo(
                 progress((done, total), desc=stage, unit="frames")
                 yield [gr.skip()] * 10  # a point where a cancelled request stops
         except VideoError as err:
-            shutil.rmtree(workdir, ignore_errors=True)
             raise gr.Error(str(err)) from None
         except Exception as err:  # one bad request must never take the server down
             log.exception("decompose failed")
-            shutil.rmtree(workdir, ignore_errors=True)
             raise gr.Error(
                 f"Processing failed ({type(err).__name__}). The server is fine; please try another video."
             ) from None
         finally:
-            stream.close()  # on cancellation: closes writers at a chunk boundary
+            stream.close()  # cancelled (button, closed tab): stop at a chunk boundary, close files
+            if result is None:  # failed or cancelled: nothing of this request is kept
+                shutil.rmtree(workdir, ignore_errors=True)
         if result is None:
-            shutil.rmtree(workdir, ignore_errors=True)
             return
 
         t = result.timings

@@ -49,10 +49,13 @@ def free_port() -> int:
 class LaunchedApp:
     """`python app.py` in a subprocess on a free port, like a user would start it."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, tmpdir: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = os.environ | {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+        if tmpdir is not None:  # the app's work folders and Gradio's cache go here
+            tmpdir.mkdir(parents=True, exist_ok=True)
+            env |= {"TMPDIR": str(tmpdir), "GRADIO_TEMP_DIR": str(tmpdir / "gradio")}
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port), *args],
             cwd=ROOT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
 import av
@@ -92,3 +93,35 @@ def test_refuse_long_video_and_bad_files_then_recover(app, clip, tmp_path):
             client.predict(video=handle_file(str(tmp_path / name)), api_name="/decompose")
     overlay = client.predict(video=handle_file(str(clip)), api_name="/decompose")[0]
     assert count_frames(overlay)[0] == 20  # the server is still fine
+
+
+def test_cancel_stops_the_job_and_frees_its_files(tmp_path):
+    long_clip = write_video(
+        tmp_path / "long.mp4", np.concatenate([scene_frames(frames=30, size=96)] * 8), fps=30
+    )  # 8 s
+    app = LaunchedApp(tmpdir=tmp_path / "server")
+    try:
+        client = Client(app.url, verbose=False)
+        work = tmp_path / "server" / "slot-studio"
+        job = client.submit(
+            handle_file(str(long_clip)), 30, 60, 9, 0.5, 960, "trim", api_name="/decompose"
+        )
+        deadline = time.time() + 60
+        while not (work.exists() and any(work.iterdir())) and time.time() < deadline:
+            time.sleep(0.1)  # wait until the job is running and has its work folder
+        assert work.exists() and any(work.iterdir())
+        time.sleep(1.0)  # the client learns the server's event id from the first messages
+        job.cancel()
+        deadline = time.time() + 30
+        while any(work.iterdir()) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(work.iterdir()), "a cancelled job left its files behind"
+        start = time.time()
+        overlay = client.predict(
+            video=handle_file(str(long_clip)), max_seconds=1, api_name="/decompose"
+        )[0]
+        assert (
+            count_frames(overlay)[0] == 10 and time.time() - start < 30
+        )  # the model is free again
+    finally:
+        app.stop()
