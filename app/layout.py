@@ -66,7 +66,7 @@ def build_demo(
 ) -> gr.Blocks:
     default_slots = decomposer.model.config.num_slots
 
-    def validate(video, fps, max_seconds, num_slots, opacity, max_side, on_long):
+    def validate(video, fps, max_seconds, num_slots, opacity, max_side, on_long, previous=None):
         """Runs before the queue: bad files are refused at once, without taking a model slot."""
         message = ""
         if not video:
@@ -76,7 +76,7 @@ def build_demo(
                 probe(video)
             except VideoError as err:
                 message = str(err)
-        return [gr.validate(not message, message)] + [gr.validate(True, "")] * 6
+        return [gr.validate(not message, message)] + [gr.validate(True, "")] * 7
 
     def decompose(
         video: str,
@@ -86,6 +86,7 @@ def build_demo(
         opacity: float = 0.55,
         max_side: int = DEFAULT_OUTPUT_SIDE,
         on_long: str = "trim",
+        previous: dict | None = None,
         progress=gr.Progress(),  # noqa: B008 (how Gradio injects progress)
     ):
         """Decompose a video into slots. Returns the slot overlay video, the depth video, the
@@ -101,6 +102,7 @@ def build_demo(
             max_side=int(max_side),
             on_long=on_long,
         )
+        _remove_workdir(previous)  # a session keeps only its latest results
         _sweep_old_workdirs()
         WORK_ROOT.mkdir(parents=True, exist_ok=True)
         workdir = Path(
@@ -250,7 +252,7 @@ def build_demo(
                         files = gr.File(label="Single files", file_count="multiple")
                 summary = gr.Markdown(label="Run summary", elem_id="run-summary")
 
-        inputs = [video_in, fps, max_seconds, num_slots, opacity, max_side, on_long]
+        inputs = [video_in, fps, max_seconds, num_slots, opacity, max_side, on_long, state]
         outputs = [overlay, depth, side, plot, legend, archive, files, summary, slot_pick, state]
         event = run.click(
             decompose,

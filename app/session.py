@@ -111,8 +111,7 @@ class Decomposer:
     def stream(self, path: str | Path, settings: Settings, workdir: Path):
         """Generator: yields (frames done, frames expected, stage) after each chunk, then the
         Result. Closing it early (a cancelled request) stops the work at a chunk boundary."""
-        with torch.inference_mode():
-            yield from self._stream(path, settings, workdir)
+        yield from self._stream(path, settings, workdir)
 
     def _stream(self, path, settings: Settings, workdir: Path):
         t_start = time.perf_counter()
@@ -153,6 +152,9 @@ class Decomposer:
             for k, p in paths.items()
         }
 
+        # per chunk, not around the generator: grad mode is thread-local, and a server may
+        # run each step of a generator on a different worker thread
+        @torch.inference_mode()
         def process(chunk: list[tuple[float, np.ndarray]]) -> None:
             nonlocal coloring
             t0 = time.perf_counter()

@@ -1,0 +1,40 @@
+"""The inference session on its own: streaming works when every step runs on another thread
+(as Gradio runs generator steps), and the arrays agree with the videos."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.session import Decomposer, Result, Settings
+from model import Config, OCSlotSSM
+
+from .app_helpers import scene_frames, write_video
+
+
+def test_stream_steps_on_different_threads(tmp_path):
+    torch.manual_seed(0)
+    model = OCSlotSSM(Config(num_slots=5))
+    clip = write_video(tmp_path / "a.mp4", scene_frames(frames=40, size=64), fps=10)
+    dec = Decomposer(model, torch.device("cpu"), None, "test")
+    stream = dec.stream(
+        clip, Settings(max_side=48), tmp_path / "work"
+    )  # downscaled, never upscaled
+    items = []
+    for _ in range(10):  # each next() in a fresh thread, like a server's worker pool
+        with ThreadPoolExecutor(1) as pool:
+            item = pool.submit(next, stream, None).result()
+        if item is None:
+            break
+        items.append(item)
+    result = items[-1]
+    assert isinstance(result, Result)
+    assert [i[0] for i in items[:-2]] == [16, 32, 40]  # frames done after each chunk of 16
+    with np.load(result.workdir / "slots.npz") as z:
+        assert z["slot_ids"].shape == (40, 48, 48) and z["slot_ids"].max() < 5
+    assert result.pixel_share.shape == (40, 5)
+    np.testing.assert_allclose(result.pixel_share.sum(1), 1.0)
+    assert Path(result.overlay).stat().st_size > 0
