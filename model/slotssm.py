@@ -96,6 +96,8 @@ class OCSlotSSM(
     library_name="slot-studio",
     tags=["object-centric", "slot-ssm", "depth-estimation", "video"],
     license="mit",
+    paper_url="https://arxiv.org/abs/2406.12272",
+    pipeline_tag="depth-estimation",
 ):
     # `config` is typed loosely on purpose: huggingface_hub would build a dataclass from the
     # saved JSON by silently dropping unknown keys; Config.from_dict refuses them instead.

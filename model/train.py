@@ -189,6 +189,12 @@ def parse_args(argv=None):
     return args
 
 
+def best_fg_ari(eval_csv: Path) -> float:
+    """Highest validation FG-ARI logged so far (the row just appended included)."""
+    with open(eval_csv) as f:
+        return max(float(row["fg_ari"]) for row in csv.DictReader(f))
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     mixed = args.mixed_precision
@@ -285,6 +291,8 @@ def main(argv=None) -> None:
                         f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f}"
                     )
                 core.save_pretrained(out / "weights")
+                if val and metrics["fg_ari"] >= best_fg_ari(out / "eval.csv"):
+                    core.save_pretrained(out / "best")  # FG-ARI on val swings; keep the peak
                 core.train()
             acc.save_state(str(ckpt))
             if acc.is_main_process:
