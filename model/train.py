@@ -7,7 +7,8 @@ Resume:             run the same command again: it continues from --out/checkpoi
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all), writes a row to eval.csv and a PNG of
 frames | true objects | predicted slots | depth to masks/, and exports the weights to
---out/weights (model.safetensors + config.json, loadable with OCSlotSSM.from_pretrained).
+--out/weights (model.safetensors + config.json, loadable with OCSlotSSM.from_pretrained);
+the weights with the highest validation FG-ARI so far also go to --out/best.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def parse_args(argv=None):
         "--val", default=None, help="synth data set with masks, scored every --eval-every steps"
     )
     p.add_argument(
-        "--out", required=True, help="run folder: log.csv, eval.csv, masks/, checkpoint/, weights/"
+        "--out",
+        required=True,
+        help="run folder: log.csv, eval.csv, masks/, checkpoint/, weights/, best/",
     )
     p.add_argument(
         "--config",
@@ -290,9 +293,9 @@ def main(argv=None) -> None:
                         f"step {step}: fg_ari {metrics.get('fg_ari', float('nan')):.3f} miou {metrics.get('miou', float('nan')):.3f} "
                         f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f}"
                     )
+                    if metrics["fg_ari"] >= best_fg_ari(out / "eval.csv"):
+                        core.save_pretrained(out / "best")  # FG-ARI on val swings; keep the peak
                 core.save_pretrained(out / "weights")
-                if val and metrics["fg_ari"] >= best_fg_ari(out / "eval.csv"):
-                    core.save_pretrained(out / "best")  # FG-ARI on val swings; keep the peak
                 core.train()
             acc.save_state(str(ckpt))
             if acc.is_main_process:

@@ -83,6 +83,11 @@ def test_loss_goes_down_and_weights_export(tiny_synth, tmp_path):
     assert (tmp_path / "run" / "masks" / "step_000060.png").is_file()
     model = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights")
     assert model.config.image_size == 32 and model.config.num_slots == 4
+    # best/ holds the weights of the highest-FG-ARI evaluation: the latest ones iff it was last
+    best = OCSlotSSM.from_pretrained(tmp_path / "run" / "best").state_dict()
+    last_is_best = float(evals[-1]["fg_ari"]) >= float(evals[0]["fg_ari"])
+    same = all(torch.equal(best[k], v) for k, v in model.state_dict().items())
+    assert same == last_is_best
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
