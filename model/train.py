@@ -284,16 +284,15 @@ def main(argv=None) -> None:
                 core.eval()
                 if val:
                     metrics = evaluate(core, val, baselines=False, progress=False)
-                    append_csv(
-                        out / "eval.csv",
-                        {"step": step} | {k: round(v, 5) for k, v in metrics.items()},
-                    )
+                    row = {"step": step} | {k: round(v, 5) for k, v in metrics.items()}
+                    append_csv(out / "eval.csv", row)
                     save_mask_sheet(core, val, out / "masks" / f"step_{step:06d}.png")
                     bar.write(
                         f"step {step}: fg_ari {metrics.get('fg_ari', float('nan')):.3f} miou {metrics.get('miou', float('nan')):.3f} "
                         f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f}"
                     )
-                    if metrics["fg_ari"] >= best_fg_ari(out / "eval.csv"):
+                    # compare the logged (rounded) value with the logged ones
+                    if row["fg_ari"] >= best_fg_ari(out / "eval.csv"):
                         core.save_pretrained(out / "best")  # FG-ARI on val swings; keep the peak
                 core.save_pretrained(out / "weights")
                 core.train()
