@@ -33,6 +33,7 @@ class Config:
     # decoder
     decoder_hidden: int = 64
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
+    flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
 
     def __post_init__(self):
         if self.image_size % 4:

@@ -2,8 +2,8 @@
 
 Two folder formats are accepted by `load_folder`:
 
-1. A data set written by `python -m model.synth` (clip_00000.npz, ...): RGB, metric depth and
-   instance masks (masks are only ever used to evaluate).
+1. A data set written by `python -m model.synth` (clip_00000.npz, ...): RGB, metric depth,
+   optical flow and instance masks (masks are only ever used to evaluate).
 2. A folder of your own videos, optionally with per-frame depth:
 
        my_videos/
@@ -35,6 +35,7 @@ class Clip:
     depth: np.ndarray | None  # (T, S, S) float32 metres, 0 = unknown; None = no depth at all
     masks: np.ndarray | None  # (T, S, S) uint8 instance ids, 0 = background (evaluation only)
     name: str
+    flow: np.ndarray | None = None  # (T, S, S, 2) float16 pixels to the next frame; None = unknown
 
 
 def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -44,14 +45,18 @@ def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in frames])
 
 
-def load_synth_clip(path: Path, size: int) -> Clip:
+def load_synth_clip(path: Path, size: int, flow: bool = False) -> Clip:
     with np.load(path) as z:
         rgb, depth, masks = z["rgb"], z["depth"].astype(np.float32), z["masks"]
+        motion = z["flow"] if flow and "flow" in z.files else None
+    if motion is not None:  # flow is in pixels: it scales with the frame
+        motion = (_resize(motion, size, nearest=True) * (size / rgb.shape[2])).astype(np.float16)
     return Clip(
         _resize(rgb, size),
         _resize(depth, size, nearest=True),
         _resize(masks, size, nearest=True),
         path.stem,
+        motion,
     )
 
 
@@ -82,14 +87,17 @@ def _read_depth_folder(folder: Path, count: int, size: int) -> np.ndarray:
     return np.stack(maps)
 
 
-def load_folder(folder: str | Path, size: int, limit: int | None = None) -> list[Clip]:
-    """All clips of a synth data set or a video folder, resized to size x size."""
+def load_folder(
+    folder: str | Path, size: int, limit: int | None = None, flow: bool = False
+) -> list[Clip]:
+    """All clips of a synth data set or a video folder, resized to size x size; with flow=True
+    also the synth clips' optical flow (video folders have none)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {folder} does not exist")
     synth = sorted(folder.glob("clip_*.npz"))[:limit]
     if synth:
-        return [load_synth_clip(p, size) for p in synth]
+        return [load_synth_clip(p, size, flow) for p in synth]
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)[:limit]
     if not videos:
         raise ValueError(
@@ -109,20 +117,34 @@ def sample_batch(
 ) -> dict[str, torch.Tensor]:
     """A batch of random windows of `frames` frames (shorter clips are repeated to fit).
 
-    Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown)."""
-    videos, depths = [], []
+    Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown), flow
+    (B, T, 2, S, S) in pixels and flow_known (B,) (0 for clips without flow)."""
+    videos, depths, flows, known = [], [], [], []
     for i in rng.integers(len(clips), size=batch):
         clip = clips[i]
         start = rng.integers(max(len(clip.rgb) - frames, 0) + 1)
         idx = np.arange(start, start + frames) % len(clip.rgb)
         rgb = clip.rgb[idx]
         depth = clip.depth[idx] if clip.depth is not None else np.zeros(rgb.shape[:3], np.float32)
+        flow = (
+            clip.flow[idx].astype(np.float32)
+            if clip.flow is not None
+            else np.zeros((*rgb.shape[:3], 2), np.float32)
+        )
         if flip and rng.random() < 0.5:  # mirror images are as plausible as the originals
             rgb, depth = rgb[:, :, ::-1], depth[:, :, ::-1]
+            flow = flow[:, :, ::-1] * np.array([-1.0, 1.0], np.float32)  # x motion mirrors too
         videos.append(rgb)
         depths.append(depth)
+        flows.append(flow)
+        known.append(float(clip.flow is not None))
     video = (
         torch.from_numpy(np.ascontiguousarray(np.stack(videos))).permute(0, 1, 4, 2, 3).float()
         / 255.0
     )
-    return {"video": video, "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths)))}
+    return {
+        "video": video,
+        "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths))),
+        "flow": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 1, 4, 2, 3),
+        "flow_known": torch.tensor(known),
+    }

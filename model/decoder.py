@@ -12,7 +12,9 @@ relative to them: slots that read different places draw different, compact masks
 first training step, instead of all drawing the same average.
 
 Depth is the mask-weighted sum of the slots' log-depths; the slot ID of a pixel is the
-argmax of the masks.
+argmax of the masks. An optional flow head predicts each slot's optical flow the same way:
+an object moves as one piece, so flow rewards masks that follow whole objects, where colour
+alone rewards splitting an object along its texture or shading.
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ class Decoded:
     mask_logits: Tensor  # (B, N, h, w), h, w = half the input size
     log_depth: Tensor  # (B, N, h, w) per slot
     rgb: Tensor | None  # (B, N, 3, h, w) per slot, in [0, 1]
+    flow: Tensor | None  # (B, N, 2, h, w) per slot, pixels of the input frame to the next frame
 
 
 class SlotDecoder(nn.Module):
-    def __init__(self, dim: int, hidden: int, rgb_head: bool):
+    def __init__(self, dim: int, hidden: int, rgb_head: bool, flow_head: bool = False):
         super().__init__()
-        self.rgb_head = rgb_head
-        out_channels = 2 + (3 if rgb_head else 0)  # alpha, log-depth (, rgb)
+        self.rgb_head, self.flow_head = rgb_head, flow_head
+        # channels: alpha, log-depth (, rgb) (, flow): new heads go last, so that a checkpoint
+        # without them initialises the leading rows of the output layer (train --init)
+        out_channels = 2 + (3 if rgb_head else 0) + (2 if flow_head else 0)
         self.norm = nn.LayerNorm(dim)  # the residual stream grows with depth; decode its direction
         # first layer split in two: W [slot; pos] = W_s slot + W_p pos, so the slot term is
         # computed once per slot, not once per pixel. The slot term also sees the slot's own
@@ -94,8 +99,10 @@ class SlotDecoder(nn.Module):
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])
+        flow_at = 5 if self.rgb_head else 2
         return Decoded(
             mask_logits=out[:, :, 0],
             log_depth=out[:, :, 1],
             rgb=out[:, :, 2:5].sigmoid() if self.rgb_head else None,
+            flow=out[:, :, flow_at : flow_at + 2] if self.flow_head else None,
         )

@@ -52,6 +52,9 @@ class SlotOutput:
     slots: Tensor  # (B, T, N, D)
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
+    flow: Tensor | None = (
+        None  # (B, T, 2, h, w) flow to the next frame (input pixels), if a flow head
+    )
 
     @property
     def depth(self) -> Tensor:
@@ -113,7 +116,7 @@ class OCSlotSSM(
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
-        self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head)
+        self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
 
     # ---- inference state -------------------------------------------------------------
     def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
@@ -169,6 +172,7 @@ class OCSlotSSM(
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
+        flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
 
         def frames(x: Tensor) -> Tensor:
             return rearrange(x, "(b t) ... -> b t ...", b=B)
@@ -180,6 +184,7 @@ class OCSlotSSM(
             slots=slots,
             positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
+            flow=frames(flow) if flow is not None else None,
         )
 
     @staticmethod

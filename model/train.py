@@ -4,6 +4,10 @@ One CPU:            python -m model.train --data data/train --val data/val --out
 Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --nproc_per_node 8 -m model.train ...)
 Resume:             run the same command again: it continues from --out/checkpoint.
 
+Losses: log-depth (or --depth-loss silog), RGB reconstruction, and with flow_head=true the
+optical flow the renderer writes (--flow-weight): an object moves as one piece, so flow
+rewards masks that follow whole objects.
+
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all), writes a row to eval.csv and a PNG of
 frames | true objects | predicted slots | depth to masks/, and exports the weights to
@@ -57,9 +61,15 @@ def parse_config_overrides(items: list[str]) -> dict:
 
 
 def losses(
-    out: SlotOutput, video: torch.Tensor, depth: torch.Tensor, depth_loss: str
+    out: SlotOutput,
+    video: torch.Tensor,
+    depth: torch.Tensor,
+    depth_loss: str,
+    flow: torch.Tensor | None = None,
+    flow_known: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth (B, T, H, W)."""
+    """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth
+    (B, T, H, W), flow (B, T, 2, H, W) in pixels with flow_known (B,) 1 where a clip has flow."""
     h, w = out.log_depth.shape[-2:]
     k = video.shape[-1] // w
     valid = (depth > MIN_DEPTH).float()
@@ -78,7 +88,37 @@ def losses(
     if out.rgb is not None:
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
         result["rgb"] = F.mse_loss(out.rgb, target_rgb)
+    if out.flow is not None and flow is not None:
+        target_flow = F.avg_pool2d(flow.flatten(0, 1), k).view_as(out.flow)
+        per_clip = (out.flow - target_flow).pow(2).mean(dim=(1, 2, 3, 4))  # (B,)
+        result["flow"] = (per_clip * flow_known).sum() / flow_known.sum().clamp_min(1.0)
     return result
+
+
+def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
+    """Start from the weights of a related config: equal shapes are copied; a tensor that
+    differs only in its first dimension (the slot queries of another slot count, the decoder
+    output layer with a new head) gets the overlapping leading rows and keeps its fresh
+    initialisation for the rest. Returns the names of those partly copied tensors; any
+    other difference is an error."""
+    state = model.state_dict()
+    if set(state) != set(source):
+        raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")
+    partial = []
+    with torch.no_grad():
+        for name, value in source.items():
+            target = state[name]
+            if target.shape == value.shape:
+                target.copy_(value)
+            elif target.dim() == value.dim() and target.shape[1:] == value.shape[1:]:
+                rows = min(len(target), len(value))
+                target[:rows].copy_(value[:rows])
+                partial.append(name)
+            else:
+                raise ValueError(
+                    f"--init: {name} has shape {tuple(value.shape)}, the model needs {tuple(target.shape)}"
+                )
+    return partial
 
 
 def lr_at(step: int, args) -> float:
@@ -153,7 +193,10 @@ def parse_args(argv=None):
         help="model Config overrides, e.g. num_slots=8",
     )
     p.add_argument(
-        "--init", default=None, help="start from these weights (folder or Hub id) instead of random"
+        "--init",
+        default=None,
+        help="start from these weights (folder or Hub id) instead of random; --config may change "
+        "num_slots or add flow_head=true (the new rows start fresh)",
     )
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=16, help="clips per step per process")
@@ -172,6 +215,12 @@ def parse_args(argv=None):
     )
     p.add_argument("--depth-weight", type=float, default=1.0)
     p.add_argument("--rgb-weight", type=float, default=5.0)
+    p.add_argument(
+        "--flow-weight",
+        type=float,
+        default=0.1,
+        help="weight of the optical-flow loss (models with flow_head=true, clips with flow)",
+    )
     p.add_argument(
         "--mixed-precision",
         choices=["auto", "no", "fp16", "bf16"],
@@ -223,9 +272,15 @@ def main(argv=None) -> None:
         cfg = Config(**overrides)
     model = OCSlotSSM(cfg)
     if args.init and not ckpt.exists():
-        model.load_state_dict(OCSlotSSM.from_pretrained(args.init).state_dict())
+        partial = init_from(model, OCSlotSSM.from_pretrained(args.init).state_dict())
+        if partial:
+            acc.print(f"--init: {', '.join(partial)} copied in part (config changed)")
 
-    clips = [c for folder in args.data for c in load_folder(folder, cfg.image_size, args.limit)]
+    clips = [
+        c
+        for folder in args.data
+        for c in load_folder(folder, cfg.image_size, args.limit, flow=cfg.flow_head)
+    ]
     val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
     acc.print(
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(clips)} training clips; {len(val)} val clips; "
@@ -250,9 +305,14 @@ def main(argv=None) -> None:
         for _ in range(args.grad_accum):
             batch = sample_batch(clips, args.batch, args.frames, rng)
             video, depth = batch["video"].to(acc.device), batch["depth"].to(acc.device)
+            flow, flow_known = batch["flow"].to(acc.device), batch["flow_known"].to(acc.device)
             with acc.accumulate(model), acc.autocast():
-                parts = losses(model(video), video, depth, args.depth_loss)
-                loss = args.depth_weight * parts["depth"] + args.rgb_weight * parts.get("rgb", 0.0)
+                parts = losses(model(video), video, depth, args.depth_loss, flow, flow_known)
+                loss = (
+                    args.depth_weight * parts["depth"]
+                    + args.rgb_weight * parts.get("rgb", 0.0)
+                    + args.flow_weight * parts.get("flow", 0.0)
+                )
                 acc.backward(loss)
                 grad_norm = (
                     acc.clip_grad_norm_(model.parameters(), args.grad_clip)

@@ -81,6 +81,20 @@ def test_streaming_matches_parallel(model, video, chunks):
         assert rel_err(streamed, getattr(full, name)) < 1e-4, name
 
 
+def test_flow_head_streams_like_parallel(video):
+    """The optional flow head is part of the same per-slot decoding: same agreement."""
+    torch.manual_seed(0)
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"flow_head": True})).eval()
+    with torch.no_grad():
+        full = m(video)
+        cache = m.alloc_cache(batch=2)
+        streamed = torch.cat([m(video[:, t : t + 3], cache=cache).flow for t in (0, 3, 6, 9)], 1)
+    assert full.flow.shape == (2, 11, 2, 16, 16)
+    assert rel_err(streamed, full.flow) < 1e-4
+    # adding the head changes nothing else: the other channels are decoded as before
+    assert OCSlotSSM(TINY).decoder.mlp[-1].out_features + 2 == m.decoder.mlp[-1].out_features
+
+
 def test_outputs_are_well_formed(model, video):
     with torch.no_grad():
         out = model(video)
@@ -89,6 +103,7 @@ def test_outputs_are_well_formed(model, video):
     assert out.attention.shape == (2, 11, 4, 8, 8)
     assert out.rgb.shape == (2, 11, 3, 16, 16)
     assert out.slot_ids.shape == (2, 11, 16, 16)
+    assert out.flow is None  # no flow head unless the config asks for one
     torch.testing.assert_close(out.masks.sum(2), torch.ones(2, 11, 16, 16))
     torch.testing.assert_close(out.attention.sum(2), torch.ones(2, 11, 8, 8))
     assert (out.depth > 0).all()

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import OCSlotSSM
-from model.data import load_folder
+from model import Config, OCSlotSSM
+from model.data import Clip, load_folder, sample_batch
+from model.train import init_from, losses, parse_config_overrides
 from model.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +89,85 @@ def test_loss_goes_down_and_weights_export(tiny_synth, tmp_path):
     last_is_best = float(evals[-1]["fg_ari"]) >= float(evals[0]["fg_ari"])
     same = all(torch.equal(best[k], v) for k, v in model.state_dict().items())
     assert same == last_is_best
+
+
+def test_flow_head_trains_from_weights_without_one(tiny_synth, tmp_path):
+    """--init with a config that adds the flow head: training starts from the shared
+    weights, logs a flow loss and exports a model that has the head."""
+    torch.manual_seed(0)
+    train([tiny_synth], tmp_path / "base", 5, "--eval-every", "5")
+    flow_cfg = ["--config", *TINY_CONFIG, "flow_head=true"]
+    train(
+        [tiny_synth], tmp_path / "flow", 5, "--init", str(tmp_path / "base" / "weights"), *flow_cfg
+    )
+    rows = read_csv(tmp_path / "flow" / "log.csv")
+    assert all(np.isfinite(float(r["flow_loss"])) and float(r["flow_loss"]) > 0 for r in rows)
+    model = OCSlotSSM.from_pretrained(tmp_path / "flow" / "weights")
+    assert model.config.flow_head and model.config.image_size == 32
+
+
+def test_flow_head_fits_the_rendered_flow(tiny_synth):
+    """The flow head is wired to its target: fitting one batch on the flow loss alone
+    brings it far below predicting no motion (the loss at zero output)."""
+    torch.manual_seed(0)
+    cfg = Config(**parse_config_overrides([*TINY_CONFIG, "flow_head=true"]))
+    model = OCSlotSSM(cfg)
+    clips = load_folder(tiny_synth, cfg.image_size, flow=True)
+    batch = sample_batch(clips, 4, 4, np.random.default_rng(0))
+    assert batch["flow_known"].all() and batch["flow"].abs().max() > 0.5
+    still = batch["flow"].pow(2).mean().item()  # = the loss of a head that outputs zero motion
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        parts = losses(
+            model(batch["video"]),
+            batch["video"],
+            batch["depth"],
+            "log",
+            batch["flow"],
+            batch["flow_known"],
+        )
+        opt.zero_grad()
+        parts["flow"].backward()
+        opt.step()
+    assert parts["flow"].item() < 0.3 * still, (parts["flow"].item(), still)
+
+
+def test_init_from_copies_what_matches():
+    tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16)
+    torch.manual_seed(0)
+    source = OCSlotSSM(Config(**tiny.to_dict() | {"num_slots": 4})).state_dict()
+    grown = OCSlotSSM(Config(**tiny.to_dict() | {"num_slots": 6, "flow_head": True}))
+    fresh = {k: v.clone() for k, v in grown.state_dict().items()}
+    partial = init_from(grown, source)
+    assert set(partial) == {"slot_queries", "decoder.mlp.5.weight", "decoder.mlp.5.bias"}
+    state = grown.state_dict()
+    assert torch.equal(state["slot_queries"][:4], source["slot_queries"])
+    assert torch.equal(state["slot_queries"][4:], fresh["slot_queries"][4:])
+    assert torch.equal(state["decoder.mlp.5.weight"][:5], source["decoder.mlp.5.weight"])
+    assert torch.equal(state["encoder.pos.proj.weight"], source["encoder.pos.proj.weight"])
+    shrunk = OCSlotSSM(Config(**tiny.to_dict() | {"num_slots": 3}))
+    assert init_from(shrunk, source) == ["slot_queries"]
+    assert torch.equal(shrunk.state_dict()["slot_queries"], source["slot_queries"][:3])
+    with pytest.raises(ValueError, match="shape"):
+        init_from(OCSlotSSM(Config(**tiny.to_dict() | {"dim": 48, "headdim": 16})), source)
+
+
+def test_mirrored_clips_mirror_their_flow():
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((3, 8, 8, 3)) * 255).astype(np.uint8)
+    flow = np.zeros((3, 8, 8, 2), np.float16)
+    flow[..., 0], flow[..., 1] = 1.0, 2.0  # everything moves right and down
+    clips = [Clip(rgb, None, None, "a", flow), Clip(rgb, None, None, "b")]
+    batch = sample_batch(clips, 64, 3, rng)
+    video = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
+    mirrored = batch["video"][:, :, :, :, 0] != video[None, :, :, :, 0]
+    flipped = mirrored.flatten(1).any(1)
+    with_flow = batch["flow_known"] == 1
+    assert flipped.any() and (~flipped).any() and with_flow.any() and (~with_flow).any()
+    x = batch["flow"][:, :, 0]
+    assert (x[with_flow & flipped] == -1).all() and (x[with_flow & ~flipped] == 1).all()
+    assert (batch["flow"][:, :, 1][with_flow] == 2).all()
+    assert (batch["flow"][~with_flow] == 0).all()
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
