@@ -3,7 +3,9 @@
     python -m model.evaluate --data DIR --json OUT [--weights weights/] [--num-slots N]
 
 Writes fg_ari (video FG-ARI), frame_fg_ari, miou, depth_absrel, depth_rmse, depth_delta1
-(also median-scaled), num_videos and the same numbers for the baselines:
+(also median-scaled), num_videos, slot_centre_spread (how far a slot's first-frame centre
+moves across clips: near 0 means slots are bound to image positions, not to objects) and
+the same numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
 """
@@ -23,7 +25,15 @@ from sklearn.cluster import KMeans
 from tqdm import tqdm
 
 from .data import Clip, load_folder
-from .metrics import depth_metrics, fg_ari, frame_fg_ari, mask_statistics, matched_miou
+from .metrics import (
+    depth_metrics,
+    fg_ari,
+    frame_fg_ari,
+    mask_statistics,
+    matched_miou,
+    slot_centre_spread,
+    slot_centres,
+)
 from .slotssm import OCSlotSSM
 
 
@@ -94,11 +104,12 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     n = num_slots or model.config.num_slots
-    model_rows, stats, one_rows, km_rows = [], [], [], []
+    model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
         stats.append(mask_statistics(pred["masks"]))
+        centres.append(slot_centres(pred["masks"]))
         if baselines:
             median = (
                 np.full(clip.rgb.shape[:3], np.median(clip.depth[clip.depth > 0]))
@@ -108,7 +119,10 @@ def evaluate(
             one_rows.append(score(clip, np.zeros(clip.rgb.shape[:3], np.int64), median))
             km_rows.append(score(clip, kmeans_ids(clip, n), None))
     result = (
-        {"num_videos": len(clips), "num_slots": n} | mean_scores(model_rows) | mean_scores(stats)
+        {"num_videos": len(clips), "num_slots": n}
+        | mean_scores(model_rows)
+        | mean_scores(stats)
+        | {"slot_centre_spread": slot_centre_spread(centres)}
     )
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}

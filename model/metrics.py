@@ -68,3 +68,32 @@ def mask_statistics(masks: np.ndarray) -> dict[str, float]:
     n = masks.shape[1]
     share = np.bincount(masks.argmax(1).ravel(), minlength=n) / masks[:, 0].size
     return {"mean_max_mask": float(masks.max(1).mean()), "used_slots": int((share >= 0.01).sum())}
+
+
+def slot_centres(masks: np.ndarray, min_share: float = 0.01) -> np.ndarray:
+    """masks (T, N, h, w) -> (N, 2): (x, y) centre of each slot's first-frame mask in units of
+    the frame, NaN for a slot with less than min_share of the mass."""
+    first = masks[0]
+    h, w = first.shape[1:]
+    mass = first.sum(axis=(1, 2))
+    y, x = np.mgrid[0:h, 0:w]
+    centres = np.stack(
+        [(first * (x + 0.5)).sum((1, 2)) / w, (first * (y + 0.5)).sum((1, 2)) / h], 1
+    )
+    centres = centres / np.maximum(mass, 1e-12)[:, None]
+    centres[mass < min_share * h * w] = np.nan
+    return centres
+
+
+def slot_centre_spread(centres: list[np.ndarray]) -> float:
+    """How far slots move with the content: for each slot, the standard deviation of its
+    centre across clips (x and y averaged), then the mean over slots. A slot that always keeps
+    the same region of the image (positional binding) has a spread near 0; centres placed
+    uniformly at random would have 0.29. Needs at least two clips."""
+    c = np.stack(centres)  # (clips, N, 2)
+    spreads = [
+        c[~np.isnan(slot[:, 0]), i].std(axis=0).mean()
+        for i, slot in enumerate(c.transpose(1, 0, 2))
+        if (~np.isnan(slot[:, 0])).sum() >= 2
+    ]
+    return float(np.mean(spreads)) if spreads else float("nan")

@@ -9,7 +9,8 @@ optical flow the renderer writes (--flow-weight): an object moves as one piece, 
 rewards masks that follow whole objects.
 
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
-mask: 1/N means the slots do not decompose at all), writes a row to eval.csv and a PNG of
+mask: 1/N means the slots do not decompose at all; slot centre spread: near 0 means slots keep
+fixed image regions instead of following objects), writes a row to eval.csv and a PNG of
 frames | true objects | predicted slots | depth to masks/, and exports the weights to
 --out/weights (model.safetensors + config.json, loadable with OCSlotSSM.from_pretrained);
 the weights with the highest validation FG-ARI so far also go to --out/best.
@@ -349,7 +350,8 @@ def main(argv=None) -> None:
                     save_mask_sheet(core, val, out / "masks" / f"step_{step:06d}.png")
                     bar.write(
                         f"step {step}: fg_ari {metrics.get('fg_ari', float('nan')):.3f} miou {metrics.get('miou', float('nan')):.3f} "
-                        f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f}"
+                        f"absrel {metrics.get('depth_absrel', float('nan')):.3f} max-mask {metrics['mean_max_mask']:.2f} "
+                        f"slot-spread {metrics['slot_centre_spread']:.2f}"
                     )
                     # compare the logged (rounded) value with the logged ones
                     if row["fg_ari"] >= best_fg_ari(out / "eval.csv"):

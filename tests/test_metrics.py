@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from model.metrics import depth_metrics, fg_ari, frame_fg_ari, mask_statistics, matched_miou
+from model.metrics import (
+    depth_metrics,
+    fg_ari,
+    frame_fg_ari,
+    mask_statistics,
+    matched_miou,
+    slot_centre_spread,
+    slot_centres,
+)
 
 
 @pytest.fixture
@@ -47,3 +55,28 @@ def test_depth_metrics():
 def test_mask_statistics():
     uniform = np.full((2, 4, 5, 5), 0.25)
     assert mask_statistics(uniform)["mean_max_mask"] == pytest.approx(0.25)
+
+
+def blob_masks(centres: list[tuple[int, int]], size: int = 16) -> np.ndarray:
+    """(1, N + 1, size, size) masks: slot i owns a 2x2 square at centres[i] (x, y), the last
+    slot the rest."""
+    masks = np.zeros((1, len(centres) + 1, size, size))
+    masks[0, -1] = 1
+    for i, (x, y) in enumerate(centres):
+        masks[0, i, y : y + 2, x : x + 2], masks[0, -1, y : y + 2, x : x + 2] = 1, 0
+    return masks
+
+
+def test_slot_centres():
+    c = slot_centres(blob_masks([(0, 0), (14, 6)]))
+    assert c[0] == pytest.approx([1 / 16, 1 / 16]) and c[1] == pytest.approx([15 / 16, 7 / 16])
+    assert np.isnan(slot_centres(blob_masks([(0, 0)]), min_share=0.05)[0]).all()  # 4/256 px
+
+
+def test_slot_centre_spread_separates_positional_from_moving_slots():
+    rng = np.random.default_rng(0)
+    fixed = [slot_centres(blob_masks([(3, 3), (10, 12)])) for _ in range(20)]
+    moving = [slot_centres(blob_masks(rng.integers(0, 15, (2, 2)).tolist())) for _ in range(20)]
+    assert slot_centre_spread(fixed) == pytest.approx(0.0, abs=1e-9)
+    assert 0.2 < slot_centre_spread([c[:2] for c in moving]) < 0.35
+    assert np.isnan(slot_centre_spread(fixed[:1]))

@@ -80,7 +80,9 @@ def test_loss_goes_down_and_weights_export(tiny_synth, tmp_path):
     assert last < 0.5 * first, (first, last)
     evals = read_csv(tmp_path / "run" / "eval.csv")
     assert [int(r["step"]) for r in evals] == [30, 60]
-    assert {"fg_ari", "miou", "depth_absrel", "mean_max_mask"} <= set(evals[0])
+    assert {"fg_ari", "miou", "depth_absrel", "mean_max_mask", "slot_centre_spread"} <= set(
+        evals[0]
+    )
     assert (tmp_path / "run" / "masks" / "step_000060.png").is_file()
     model = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights")
     assert model.config.image_size == 32 and model.config.num_slots == 4
