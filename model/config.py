@@ -19,6 +19,9 @@ class Config:
     # slots
     num_slots: int = 7  # N: trained default; any N >= 1 works at inference
     slot_seed: int = 0  # seed of the initial-slot sample used at inference (determinism)
+    # noise on the initial slots, in units of the queries' spread: drawn per clip in training,
+    # with slot_seed at inference; > 0 blurs which query is which, so slots must bind by content
+    slot_noise: float = 0.0
     first_block_iters: int = 3  # slot-attention refinement iterations in the first block's encoder
     # SlotSSM blocks
     num_blocks: int = 2
@@ -38,6 +41,8 @@ class Config:
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.slot_noise < 0:
+            raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

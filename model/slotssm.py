@@ -127,13 +127,23 @@ class OCSlotSSM(
 
     def initial_slots(self, batch: int, n: int, device) -> Tensor:
         """(batch, n, D). The first n learned queries; beyond the trained number, extra slots
-        are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic)."""
+        are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic); with
+        config.slot_noise, every slot is jittered (see Config)."""
         q = self.slot_queries
         if n > len(q):
             gen = torch.Generator().manual_seed(self.config.slot_seed)
             noise = torch.randn(n - len(q), q.shape[1], generator=gen).to(q.device)
             q = torch.cat([q, q.mean(0) + q.std(0) * noise])
-        return q[:n].to(device).expand(batch, n, -1)
+        q = q[:n].to(device).expand(batch, n, -1)
+        if self.config.slot_noise > 0:
+            spread = self.slot_queries.std(0).detach().to(device)
+            if self.training:  # a new draw per clip
+                noise = torch.randn(batch, n, q.shape[-1], device=device)
+            else:  # one fixed draw, the same for every clip and chunk: deterministic
+                gen = torch.Generator().manual_seed(self.config.slot_seed + 1)
+                noise = torch.randn(1, n, q.shape[-1], generator=gen).to(device)
+            q = q + self.config.slot_noise * spread * noise
+        return q
 
     # ---- forward -----------------------------------------------------------------------
     def forward(

@@ -95,6 +95,28 @@ def test_flow_head_streams_like_parallel(video):
     assert OCSlotSSM(TINY).decoder.mlp[-1].out_features + 2 == m.decoder.mlp[-1].out_features
 
 
+def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
+    """slot_noise jitters the initial slots: one seeded draw at inference (deterministic,
+    batch-independent, same for every chunk of a stream), a new draw per clip in training."""
+    torch.manual_seed(0)
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_noise": 1.0})).eval()
+    plain = OCSlotSSM(TINY).eval()
+    plain.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        full, again, alone = m(video), m(video), m(video[:1])
+        cache = m.alloc_cache(batch=2)
+        streamed = torch.cat([m(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
+        assert torch.equal(full.masks, again.masks)
+        assert rel_err(alone.masks, full.masks[:1]) < 1e-4
+        assert rel_err(streamed, full.masks) < 1e-4
+        assert rel_err(plain(video).masks, full.masks) > 1e-2  # the jitter is really applied
+        m.train()
+        a, b = m.initial_slots(2, 4, "cpu"), m.initial_slots(2, 4, "cpu")
+    assert not torch.equal(a, b) and not torch.equal(a[0], a[1])
+    with pytest.raises(ValueError, match="slot_noise"):
+        Config(slot_noise=-0.5)
+
+
 def test_outputs_are_well_formed(model, video):
     with torch.no_grad():
         out = model(video)
