@@ -117,23 +117,28 @@ def sample_batch(
 ) -> dict[str, torch.Tensor]:
     """A batch of random windows of `frames` frames (shorter clips are repeated to fit).
 
-    Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown), flow
-    (B, T, 2, S, S) in pixels and flow_known (B,) (0 for clips without flow)."""
+    Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown) and, when
+    a clip of the batch has flow, flow (B, T, 2, S, S) in pixels with flow_known (B,) (0 for
+    clips without flow)."""
+    chosen = [clips[i] for i in rng.integers(len(clips), size=batch)]
+    with_flow = any(clip.flow is not None for clip in chosen)  # else no flow arrays at all
     videos, depths, flows, known = [], [], [], []
-    for i in rng.integers(len(clips), size=batch):
-        clip = clips[i]
+    for clip in chosen:
         start = rng.integers(max(len(clip.rgb) - frames, 0) + 1)
         idx = np.arange(start, start + frames) % len(clip.rgb)
         rgb = clip.rgb[idx]
         depth = clip.depth[idx] if clip.depth is not None else np.zeros(rgb.shape[:3], np.float32)
-        flow = (
-            clip.flow[idx].astype(np.float32)
-            if clip.flow is not None
-            else np.zeros((*rgb.shape[:3], 2), np.float32)
-        )
+        flow = None
+        if with_flow:
+            flow = (
+                clip.flow[idx].astype(np.float32)
+                if clip.flow is not None
+                else np.zeros((*rgb.shape[:3], 2), np.float32)
+            )
         if flip and rng.random() < 0.5:  # mirror images are as plausible as the originals
             rgb, depth = rgb[:, :, ::-1], depth[:, :, ::-1]
-            flow = flow[:, :, ::-1] * np.array([-1.0, 1.0], np.float32)  # x motion mirrors too
+            if with_flow:
+                flow = flow[:, :, ::-1] * np.array([-1.0, 1.0], np.float32)  # x motion mirrors too
         videos.append(rgb)
         depths.append(depth)
         flows.append(flow)
@@ -142,9 +147,8 @@ def sample_batch(
         torch.from_numpy(np.ascontiguousarray(np.stack(videos))).permute(0, 1, 4, 2, 3).float()
         / 255.0
     )
-    return {
-        "video": video,
-        "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths))),
-        "flow": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 1, 4, 2, 3),
-        "flow_known": torch.tensor(known),
-    }
+    result = {"video": video, "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths)))}
+    if with_flow:
+        flow = torch.from_numpy(np.ascontiguousarray(np.stack(flows)))
+        result |= {"flow": flow.permute(0, 1, 4, 2, 3), "flow_known": torch.tensor(known)}
+    return result

@@ -99,10 +99,9 @@ class SlotDecoder(nn.Module):
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])
-        flow_at = 5 if self.rgb_head else 2
         return Decoded(
             mask_logits=out[:, :, 0],
             log_depth=out[:, :, 1],
             rgb=out[:, :, 2:5].sigmoid() if self.rgb_head else None,
-            flow=out[:, :, flow_at : flow_at + 2] if self.flow_head else None,
+            flow=out[:, :, -2:] if self.flow_head else None,  # the last channels
         )

@@ -52,9 +52,7 @@ class SlotOutput:
     slots: Tensor  # (B, T, N, D)
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
-    flow: Tensor | None = (
-        None  # (B, T, 2, h, w) flow to the next frame (input pixels), if a flow head
-    )
+    flow: Tensor | None = None  # (B, T, 2, h, w) motion to the next frame, if a flow head
 
     @property
     def depth(self) -> Tensor:

@@ -306,7 +306,9 @@ def main(argv=None) -> None:
         for _ in range(args.grad_accum):
             batch = sample_batch(clips, args.batch, args.frames, rng)
             video, depth = batch["video"].to(acc.device), batch["depth"].to(acc.device)
-            flow, flow_known = batch["flow"].to(acc.device), batch["flow_known"].to(acc.device)
+            flow, flow_known = (
+                batch[k].to(acc.device) if k in batch else None for k in ("flow", "flow_known")
+            )
             with acc.accumulate(model), acc.autocast():
                 parts = losses(model(video), video, depth, args.depth_loss, flow, flow_known)
                 loss = (

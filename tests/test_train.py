@@ -170,6 +170,7 @@ def test_mirrored_clips_mirror_their_flow():
     assert (x[with_flow & flipped] == -1).all() and (x[with_flow & ~flipped] == 1).all()
     assert (batch["flow"][:, :, 1][with_flow] == 2).all()
     assert (batch["flow"][~with_flow] == 0).all()
+    assert not {"flow", "flow_known"} & set(sample_batch(clips[1:], 8, 3, rng))  # none to carry
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
