@@ -19,6 +19,11 @@ class Config:
     # slots
     num_slots: int = 7  # N: trained default; any N >= 1 works at inference
     slot_seed: int = 0  # seed of the initial-slot sample used at inference (determinism)
+    # initial slots: "queries" = one learned vector per slot (slots specialise, e.g. by image
+    # region); "gaussian" = every slot drawn from one learned Gaussian (Slot Attention):
+    # slots are exchangeable, so none can own a region; a new draw per clip in training,
+    # the slot_seed draw at inference
+    slot_init: str = "queries"
     # noise on the initial slots, in units of the queries' spread: drawn per clip in training,
     # with slot_seed at inference; > 0 blurs which query is which, so slots must bind by content
     slot_noise: float = 0.0
@@ -41,8 +46,12 @@ class Config:
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
+        if self.slot_init not in ("queries", "gaussian"):
+            raise ValueError(f"slot_init must be 'queries' or 'gaussian', got {self.slot_init!r}")
         if self.slot_noise < 0:
             raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
+        if self.slot_noise > 0 and self.slot_init != "queries":
+            raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

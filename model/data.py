@@ -118,8 +118,9 @@ def sample_batch(
     """A batch of random windows of `frames` frames (shorter clips are repeated to fit).
 
     Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown) and, when
-    a clip of the batch has flow, flow (B, T, 2, S, S) in pixels with flow_known (B,) (0 for
-    clips without flow)."""
+    a clip of the batch has flow, flow (B, T, 2, S, S) in pixels with flow_known (B, T): 1 where
+    frame t's flow leads to frame t + 1 of the window (0 for the last frame, where a short clip
+    wraps around, and for clips without flow)."""
     chosen = [clips[i] for i in rng.integers(len(clips), size=batch)]
     with_flow = any(clip.flow is not None for clip in chosen)  # else no flow arrays at all
     videos, depths, flows, known = [], [], [], []
@@ -142,7 +143,9 @@ def sample_batch(
         videos.append(rgb)
         depths.append(depth)
         flows.append(flow)
-        known.append(float(clip.flow is not None))
+        # frame t's flow is the motion to frame t + 1 of this window
+        follows = np.append(idx[1:] == idx[:-1] + 1, False)
+        known.append(follows & (clip.flow is not None))
     video = (
         torch.from_numpy(np.ascontiguousarray(np.stack(videos))).permute(0, 1, 4, 2, 3).float()
         / 255.0
@@ -150,5 +153,8 @@ def sample_batch(
     result = {"video": video, "depth": torch.from_numpy(np.ascontiguousarray(np.stack(depths)))}
     if with_flow:
         flow = torch.from_numpy(np.ascontiguousarray(np.stack(flows)))
-        result |= {"flow": flow.permute(0, 1, 4, 2, 3), "flow_known": torch.tensor(known)}
+        result |= {
+            "flow": flow.permute(0, 1, 4, 2, 3),
+            "flow_known": torch.tensor(np.stack(known)).float(),
+        }
     return result

@@ -110,7 +110,11 @@ class OCSlotSSM(
         self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
         # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
         # the first step, so slots specialise instead of all decoding the same average
-        self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
+        if cfg.slot_init == "queries":
+            self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
+        else:  # one distribution for all slots (Locatello et al. 2020)
+            self.slot_mu = nn.Parameter(torch.randn(cfg.dim))
+            self.slot_log_sigma = nn.Parameter(torch.zeros(cfg.dim))
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
@@ -126,7 +130,16 @@ class OCSlotSSM(
     def initial_slots(self, batch: int, n: int, device) -> Tensor:
         """(batch, n, D). The first n learned queries; beyond the trained number, extra slots
         are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic); with
-        config.slot_noise, every slot is jittered (see Config)."""
+        config.slot_noise, every slot is jittered (see Config). With slot_init="gaussian",
+        n draws from the learned Gaussian: fresh per clip in training, seeded at inference."""
+        if self.config.slot_init == "gaussian":
+            if self.training:  # a new draw per clip
+                noise = torch.randn(batch, n, self.config.dim)
+            else:  # one fixed draw, the same for every clip and chunk: deterministic
+                gen = torch.Generator().manual_seed(self.config.slot_seed)
+                noise = torch.randn(1, n, self.config.dim, generator=gen).expand(batch, -1, -1)
+            slots = self.slot_mu + self.slot_log_sigma.exp() * noise.to(self.slot_mu.device)
+            return slots.to(device)
         q = self.slot_queries
         if n > len(q):
             gen = torch.Generator().manual_seed(self.config.slot_seed)

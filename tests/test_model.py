@@ -117,6 +117,31 @@ def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
         Config(slot_noise=-0.5)
 
 
+def test_gaussian_slots_are_exchangeable_seeded_and_stream(video):
+    """slot_init="gaussian": every slot is a draw from one learned Gaussian (no parameter
+    belongs to a slot), the same seeded draw at inference for any batch and chunking, the
+    first n of n + k drawn slots unchanged, a new draw per clip in training."""
+    torch.manual_seed(0)
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_init": "gaussian"})).eval()
+    assert not hasattr(m, "slot_queries") and m.slot_mu.shape == (TINY.dim,)
+    with torch.no_grad():
+        full, alone = m(video), m(video[:1])
+        cache = m.alloc_cache(batch=2)
+        streamed = torch.cat([m(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
+        assert torch.equal(full.masks, m(video).masks)
+        assert rel_err(alone.masks, full.masks[:1]) < 1e-4
+        assert rel_err(streamed, full.masks) < 1e-4
+        assert m(video, num_slots=7).masks.shape[2] == 7
+    assert torch.equal(m.initial_slots(1, 7, "cpu")[:, :4], m.initial_slots(1, 4, "cpu"))
+    m.train()
+    a = m.initial_slots(2, 4, "cpu")
+    assert not torch.equal(a, m.initial_slots(2, 4, "cpu")) and not torch.equal(a[0], a[1])
+    with pytest.raises(ValueError, match="slot_init"):
+        Config(slot_init="learned")
+    with pytest.raises(ValueError, match="slot_noise"):
+        Config(slot_init="gaussian", slot_noise=1.0)
+
+
 def test_outputs_are_well_formed(model, video):
     with torch.no_grad():
         out = model(video)
