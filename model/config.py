@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+SLOT_INITS = ("queries", "gaussian", "placed")
+
 
 @dataclass
 class Config:
@@ -21,8 +23,9 @@ class Config:
     slot_seed: int = 0  # seed of the initial-slot sample used at inference (determinism)
     # initial slots: "queries" = one learned vector per slot (slots specialise, e.g. by image
     # region); "gaussian" = every slot drawn from one learned Gaussian (Slot Attention):
-    # slots are exchangeable, so none can own a region; a new draw per clip in training,
-    # the slot_seed draw at inference
+    # slots are exchangeable, so none can own a region; "placed" = gaussian plus an embedding
+    # of a random start position per slot, so exchangeable slots still start apart. Random
+    # draws are new per clip in training, the slot_seed draw at inference
     slot_init: str = "queries"
     # noise on the initial slots, in units of the queries' spread: drawn per clip in training,
     # with slot_seed at inference; > 0 blurs which query is which, so slots must bind by content
@@ -46,8 +49,8 @@ class Config:
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
-        if self.slot_init not in ("queries", "gaussian"):
-            raise ValueError(f"slot_init must be 'queries' or 'gaussian', got {self.slot_init!r}")
+        if self.slot_init not in SLOT_INITS:
+            raise ValueError(f"slot_init must be one of {SLOT_INITS}, got {self.slot_init!r}")
         if self.slot_noise < 0:
             raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
         if self.slot_noise > 0 and self.slot_init != "queries":

@@ -108,13 +108,15 @@ class OCSlotSSM(
             config = Config.from_dict(config)
         self.config = cfg = config or Config()
         self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
-        # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
-        # the first step, so slots specialise instead of all decoding the same average
         if cfg.slot_init == "queries":
+            # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
+            # the first step, so slots specialise instead of all decoding the same average
             self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
         else:  # one distribution for all slots (Locatello et al. 2020)
             self.slot_mu = nn.Parameter(torch.randn(cfg.dim))
             self.slot_log_sigma = nn.Parameter(torch.zeros(cfg.dim))
+            if cfg.slot_init == "placed":  # start position (x, y, 1-x, 1-y) -> slot offset
+                self.slot_place = nn.Linear(4, cfg.dim)
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
@@ -130,16 +132,10 @@ class OCSlotSSM(
     def initial_slots(self, batch: int, n: int, device) -> Tensor:
         """(batch, n, D). The first n learned queries; beyond the trained number, extra slots
         are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic); with
-        config.slot_noise, every slot is jittered (see Config). With slot_init="gaussian",
-        n draws from the learned Gaussian: fresh per clip in training, seeded at inference."""
-        if self.config.slot_init == "gaussian":
-            if self.training:  # a new draw per clip
-                noise = torch.randn(batch, n, self.config.dim)
-            else:  # one fixed draw, the same for every clip and chunk: deterministic
-                gen = torch.Generator().manual_seed(self.config.slot_seed)
-                noise = torch.randn(1, n, self.config.dim, generator=gen).expand(batch, -1, -1)
-            slots = self.slot_mu + self.slot_log_sigma.exp() * noise.to(self.slot_mu.device)
-            return slots.to(device)
+        config.slot_noise, every slot is jittered (see Config). slot_init "gaussian"/"placed":
+        see sampled_slots."""
+        if self.config.slot_init != "queries":
+            return self.sampled_slots(batch, n).to(device)
         q = self.slot_queries
         if n > len(q):
             gen = torch.Generator().manual_seed(self.config.slot_seed)
@@ -155,6 +151,23 @@ class OCSlotSSM(
                 noise = torch.randn(1, n, q.shape[-1], generator=gen).to(device)
             q = q + self.config.slot_noise * spread * noise
         return q
+
+    def sampled_slots(self, batch: int, n: int) -> Tensor:
+        """(batch, n, D) draws from the learned Gaussian ("placed": plus the embedding of a
+        random start position each). A new draw per clip in training; at inference one draw
+        seeded by slot_seed, so outputs are deterministic and the first n of n + k slots are
+        the same n slots."""
+        seed, draws = self.config.slot_seed, 1 if not self.training else batch
+
+        def gen(offset: int) -> torch.Generator | None:  # None: the global RNG (training)
+            return None if self.training else torch.Generator().manual_seed(seed + offset)
+
+        noise = torch.randn(draws, n, self.config.dim, generator=gen(0)).to(self.slot_mu.device)
+        slots = self.slot_mu + self.slot_log_sigma.exp() * noise
+        if self.config.slot_init == "placed":
+            xy = torch.rand(draws, n, 2, generator=gen(1)).to(self.slot_mu.device)
+            slots = slots + self.slot_place(torch.cat([xy, 1 - xy], -1))
+        return slots.expand(batch, -1, -1)
 
     # ---- forward -----------------------------------------------------------------------
     def forward(

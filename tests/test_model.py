@@ -117,12 +117,13 @@ def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
         Config(slot_noise=-0.5)
 
 
-def test_gaussian_slots_are_exchangeable_seeded_and_stream(video):
-    """slot_init="gaussian": every slot is a draw from one learned Gaussian (no parameter
-    belongs to a slot), the same seeded draw at inference for any batch and chunking, the
-    first n of n + k drawn slots unchanged, a new draw per clip in training."""
+@pytest.mark.parametrize("init", ["gaussian", "placed"])
+def test_sampled_slots_are_exchangeable_seeded_and_stream(video, init):
+    """slot_init="gaussian"/"placed": every slot is a draw from one learned distribution (no
+    parameter belongs to a slot), the same seeded draw at inference for any batch and
+    chunking, the first n of n + k drawn slots unchanged, a new draw per clip in training."""
     torch.manual_seed(0)
-    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_init": "gaussian"})).eval()
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_init": init})).eval()
     assert not hasattr(m, "slot_queries") and m.slot_mu.shape == (TINY.dim,)
     with torch.no_grad():
         full, alone = m(video), m(video[:1])
