@@ -144,11 +144,7 @@ class OCSlotSSM(
         q = q[:n].to(device).expand(batch, n, -1)
         if self.config.slot_noise > 0:
             spread = self.slot_queries.std(0).detach().to(device)
-            if self.training:  # a new draw per clip
-                noise = torch.randn(batch, n, q.shape[-1], device=device)
-            else:  # one fixed draw, the same for every clip and chunk: deterministic
-                gen = torch.Generator().manual_seed(self.config.slot_seed + 1)
-                noise = torch.randn(1, n, q.shape[-1], generator=gen).to(device)
+            noise = self._draw(torch.randn, batch, (n, q.shape[-1]), offset=1).to(device)
             q = q + self.config.slot_noise * spread * noise
         return q
 
@@ -157,17 +153,22 @@ class OCSlotSSM(
         random start position each). A new draw per clip in training; at inference one draw
         seeded by slot_seed, so outputs are deterministic and the first n of n + k slots are
         the same n slots."""
-        seed, draws = self.config.slot_seed, 1 if not self.training else batch
-
-        def gen(offset: int) -> torch.Generator | None:  # None: the global RNG (training)
-            return None if self.training else torch.Generator().manual_seed(seed + offset)
-
-        noise = torch.randn(draws, n, self.config.dim, generator=gen(0)).to(self.slot_mu.device)
+        device = self.slot_mu.device
+        noise = self._draw(torch.randn, batch, (n, self.config.dim), offset=0).to(device)
         slots = self.slot_mu + self.slot_log_sigma.exp() * noise
         if self.config.slot_init == "placed":
-            xy = torch.rand(draws, n, 2, generator=gen(1)).to(self.slot_mu.device)
+            xy = self._draw(torch.rand, batch, (n, 2), offset=1).to(device)
             slots = slots + self.slot_place(torch.cat([xy, 1 - xy], -1))
         return slots.expand(batch, -1, -1)
+
+    def _draw(self, sample, batch: int, shape: tuple[int, ...], offset: int) -> Tensor:
+        """Random initial-slot numbers: in training a new draw per clip, (batch, *shape); at
+        inference one draw seeded by slot_seed + offset, (1, *shape), the same for every clip
+        and chunk (deterministic). sample is torch.randn or torch.rand."""
+        if self.training:
+            return sample(batch, *shape)
+        gen = torch.Generator().manual_seed(self.config.slot_seed + offset)
+        return sample(1, *shape, generator=gen)
 
     # ---- forward -----------------------------------------------------------------------
     def forward(

@@ -69,10 +69,12 @@ def losses(
     depth_loss: str,
     flow: torch.Tensor | None = None,
     flow_known: torch.Tensor | None = None,
+    consistency: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth
     (B, T, H, W), flow (B, T, 2, H, W) in pixels with flow_known (B, T) 1 where frame t's flow
-    leads to frame t + 1. With flow: the flow head's loss and the slots' consistency along it."""
+    leads to frame t + 1. With flow: the flow head's loss and, if asked, the slots'
+    consistency along the flow."""
     h, w = out.log_depth.shape[-2:]
     k = video.shape[-1] // w
     valid = (depth > MIN_DEPTH).float()
@@ -92,11 +94,12 @@ def losses(
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
         result["rgb"] = F.mse_loss(out.rgb, target_rgb)
     if flow is not None:
-        motion = F.avg_pool2d(flow.flatten(0, 1), k).view(*flow.shape[:3], h, w) / k  # mask pixels
+        target_flow = F.avg_pool2d(flow.flatten(0, 1), k).view(*flow.shape[:3], h, w)
         if out.flow is not None:
-            per_frame = (out.flow - motion * k).pow(2).mean(dim=(2, 3, 4))  # (B, T)
+            per_frame = (out.flow - target_flow).pow(2).mean(dim=(2, 3, 4))  # (B, T)
             result["flow"] = (per_frame * flow_known).sum() / flow_known.sum().clamp_min(1.0)
-        result["consistency"] = mask_consistency(out.masks, motion, flow_known)
+        if consistency:  # motion in mask pixels
+            result["consistency"] = mask_consistency(out.masks, target_flow / k, flow_known)
     return result
 
 
@@ -373,7 +376,15 @@ def main(argv=None) -> None:
             )
             with acc.accumulate(model), acc.autocast():
                 pred = model(video, num_slots=slot_count(rng, args.min_slots, cfg.num_slots))
-                parts = losses(pred, video, depth, args.depth_loss, flow, flow_known)
+                parts = losses(
+                    pred,
+                    video,
+                    depth,
+                    args.depth_loss,
+                    flow,
+                    flow_known,
+                    consistency=args.consistency_weight > 0,
+                )
                 loss = (
                     args.depth_weight * parts["depth"]
                     + args.rgb_weight * parts.get("rgb", 0.0)
