@@ -43,6 +43,12 @@ class Config:
     chunk_size: int = 8  # chunk length of the SSD scan (parallel mode)
     # decoder
     decoder_hidden: int = 64
+    # input pixels per decoded cell: 4 decodes on the token grid, 2 at the mask resolution
+    # (image_size / 2). The decoder is a function of continuous position, so either works with
+    # the same weights; 2 puts object boundaries between pixels instead of between tokens
+    decoder_stride: int = 4
+    # channels of image features at the mask resolution that the alpha logits also see (0: none)
+    pixel_channels: int = 0
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
     flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
 
@@ -55,6 +61,10 @@ class Config:
             raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
         if self.slot_noise > 0 and self.slot_init != "queries":
             raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
+        if self.decoder_stride not in (2, 4):
+            raise ValueError(f"decoder_stride must be 2 or 4, got {self.decoder_stride}")
+        if self.pixel_channels < 0:
+            raise ValueError(f"pixel_channels must be >= 0, got {self.pixel_channels}")
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

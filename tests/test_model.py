@@ -95,6 +95,25 @@ def test_flow_head_streams_like_parallel(video):
     assert OCSlotSSM(TINY).decoder.mlp[-1].out_features + 2 == m.decoder.mlp[-1].out_features
 
 
+def test_decoder_stride_2_decodes_finer_with_the_same_weights(model, video):
+    """decoder_stride=2 evaluates the same per-slot decoder at every mask pixel instead of at
+    the tokens (then upsampled): same parameters, same output shapes, different (finer) masks,
+    and streaming still agrees with the parallel mode."""
+    fine = OCSlotSSM(Config(**TINY.to_dict() | {"decoder_stride": 2})).eval()
+    fine.load_state_dict(model.state_dict())  # strict: no parameter depends on the stride
+    with torch.no_grad():
+        full, coarse = fine(video), model(video)
+        cache = fine.alloc_cache(batch=2)
+        streamed = torch.cat([fine(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
+    assert full.masks.shape == coarse.masks.shape == (2, 11, 4, 16, 16)
+    torch.testing.assert_close(full.masks.sum(2), torch.ones(2, 11, 16, 16))
+    torch.testing.assert_close(full.slots, coarse.slots)  # only the decoding differs
+    assert rel_err(full.masks, coarse.masks) > 1e-3
+    assert rel_err(streamed, full.masks) < 1e-4
+    with pytest.raises(ValueError, match="decoder_stride"):
+        Config(decoder_stride=3)
+
+
 def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
     """slot_noise jitters the initial slots: one seeded draw at inference (deterministic,
     batch-independent, same for every chunk of a stream), a new draw per clip in training."""
@@ -182,9 +201,31 @@ def test_extra_slots_are_deterministic_and_distinct(model, video):
     assert torch.cdist(a[0], a[0]).add(torch.eye(7)).min() > 0
 
 
-def test_every_parameter_gets_a_gradient(video):
+def test_pixel_features_start_silent_then_shape_the_masks(model, video):
+    """pixel_channels adds image features at the mask resolution to the alpha logits: zero
+    at initialisation (a model fine-tuned from weights without them starts unchanged), then a
+    per-slot term that moves the masks, in both modes alike."""
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"pixel_channels": 8})).eval()
+    state = m.state_dict() | model.state_dict()
+    m.load_state_dict(state)
+    with torch.no_grad():
+        torch.testing.assert_close(m(video).masks, model(video).masks)
+        torch.nn.init.normal_(m.decoder.slot_key.weight)
+        full = m(video)
+        cache = m.alloc_cache(batch=2)
+        streamed = torch.cat([m(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
+    assert rel_err(full.masks, model(video).masks) > 1e-2
+    assert rel_err(streamed, full.masks) < 1e-4
+    with pytest.raises(ValueError, match="pixel_channels"):
+        Config(pixel_channels=-1)
+
+
+@pytest.mark.parametrize("extra", [{}, {"pixel_channels": 8, "decoder_stride": 2}])
+def test_every_parameter_gets_a_gradient(video, extra):
     torch.manual_seed(0)
-    m = OCSlotSSM(TINY).train()
+    m = OCSlotSSM(Config(**TINY.to_dict() | extra)).train()
+    if extra:  # the zero-initialised key passes no gradient to the pixel encoder at step 0
+        torch.nn.init.normal_(m.decoder.slot_key.weight)
     out = m(video)
     (out.log_depth.mean() + out.rgb.mean()).backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
