@@ -47,8 +47,6 @@ class Config:
     # (image_size / 2). The decoder is a function of continuous position, so either works with
     # the same weights; 2 puts object boundaries between pixels instead of between tokens
     decoder_stride: int = 4
-    # channels of image features at the mask resolution that the alpha logits also see (0: none)
-    pixel_channels: int = 0
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
     flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
 
@@ -63,8 +61,6 @@ class Config:
             raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
         if self.decoder_stride not in (2, 4):
             raise ValueError(f"decoder_stride must be 2 or 4, got {self.decoder_stride}")
-        if self.pixel_channels < 0:
-            raise ValueError(f"pixel_channels must be >= 0, got {self.pixel_channels}")
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

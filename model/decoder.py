@@ -28,7 +28,6 @@ from einops import rearrange
 from torch import Tensor, nn
 
 MIN_SCALE, MAX_SCALE = 0.05, 2.0  # spread of a slot, in units of the [-1, 1] image coordinates
-PIXEL_LOGIT_RANGE = 2.0  # most the image features can add to or take from an alpha logit
 
 
 def token_coordinates(h: int, w: int, device=None) -> Tensor:
@@ -61,14 +60,7 @@ class Decoded:
 
 
 class SlotDecoder(nn.Module):
-    def __init__(
-        self,
-        dim: int,
-        hidden: int,
-        rgb_head: bool,
-        flow_head: bool = False,
-        pixel_channels: int = 0,
-    ):
+    def __init__(self, dim: int, hidden: int, rgb_head: bool, flow_head: bool = False):
         super().__init__()
         self.rgb_head, self.flow_head = rgb_head, flow_head
         # channels: alpha, log-depth (, rgb) (, flow): new heads go last, so that a checkpoint
@@ -88,13 +80,6 @@ class SlotDecoder(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, out_channels),
         )
-        if pixel_channels:
-            # alpha += <key(slot), pixel features>: a slot's mask edge can follow the image's
-            # edges at the mask resolution. Zero at first, so a model trained without it starts
-            # exactly where it was (train --init)
-            self.slot_key = nn.Linear(dim, pixel_channels)
-            nn.init.zeros_(self.slot_key.weight)
-            nn.init.zeros_(self.slot_key.bias)
 
     def forward(
         self,
@@ -103,30 +88,20 @@ class SlotDecoder(nn.Module):
         scale: Tensor,
         grid: tuple[int, int],
         size: tuple[int, int],
-        pixels: Tensor | None = None,
     ) -> Decoded:
         """slots (B, N, D) with positions and scales (B, N, 2), decoded on a grid (gh, gw) and
-        upsampled to size (h, w); pixels (B, C, h, w): image features, if the decoder has a
-        slot_key."""
+        upsampled to size (h, w)."""
         gh, gw = grid
         relative = (token_coordinates(gh, gw, slots.device) - pos.unsqueeze(2)) / scale.unsqueeze(
             2
         )  # (B, N, P, 2)
-        slots = self.norm(slots)
-        slot_term = self.slot_in(torch.cat([slots, pos, scale], dim=-1))
+        slot_term = self.slot_in(torch.cat([self.norm(slots), pos, scale], dim=-1))
         out = self.mlp(slot_term.unsqueeze(2) + self.pos_in(relative))  # (B, N, P, C)
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])
-        mask_logits = out[:, :, 0]
-        if hasattr(self, "slot_key"):
-            key = self.slot_key(slots)
-            term = torch.einsum("bnc,bcyx->bnyx", key, pixels)
-            # bounded: features move an edge where slots already compete, they cannot let a
-            # slot claim same-coloured pixels across the image (that splits textured objects)
-            mask_logits = mask_logits + PIXEL_LOGIT_RANGE * torch.tanh(term / PIXEL_LOGIT_RANGE)
         return Decoded(
-            mask_logits=mask_logits,
+            mask_logits=out[:, :, 0],
             log_depth=out[:, :, 1],
             rgb=out[:, :, 2:5].sigmoid() if self.rgb_head else None,
             flow=out[:, :, -2:] if self.flow_head else None,  # the last channels

@@ -53,20 +53,3 @@ class FrameEncoder(nn.Module):
         h, w = x.shape[-2:]
         tokens = self.pos(rearrange(x, "b d h w -> b (h w) d"), h, w)
         return tokens + self.mlp(tokens)
-
-
-class PixelEncoder(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> (B, C, H/2, W/2): local image features at the mask resolution.
-    Tokens are 4x coarser than the frame; these let the decoder put a slot's mask edge on the
-    image's edge (see SlotDecoder)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, channels, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-        )
-
-    def forward(self, frames: Tensor) -> Tensor:
-        return self.net((frames - 0.5) * 2.0)

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .config import Config
 from .decoder import SlotDecoder, slot_frames
-from .encoder import FrameEncoder, PixelEncoder
+from .encoder import FrameEncoder
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
 from .ssm import SelectiveSSM, SSMState
@@ -120,11 +120,7 @@ class OCSlotSSM(
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
-        if cfg.pixel_channels:
-            self.pixel_encoder = PixelEncoder(cfg.pixel_channels)
-        self.decoder = SlotDecoder(
-            cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head, cfg.pixel_channels
-        )
+        self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
 
     # ---- inference state -------------------------------------------------------------
     def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
@@ -195,8 +191,7 @@ class OCSlotSSM(
             if n < 1:
                 raise ValueError(f"num_slots must be >= 1, got {n}")
 
-        frames = rearrange(video, "b t c h w -> (b t) c h w")
-        tokens = self.encoder(frames)
+        tokens = self.encoder(rearrange(video, "b t c h w -> (b t) c h w"))
         slots = repeat(self.initial_slots(B, n, video.device), "b n d -> b t n d", t=T)
         for i, block in enumerate(self.blocks):
             slots, attn, state = block(slots, tokens, cache.layers[i] if cache else None)
@@ -208,14 +203,8 @@ class OCSlotSSM(
         h, w = H // 2, W // 2
         stride = self.config.decoder_stride
         pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
-        pixels = self.pixel_encoder(frames) if self.config.pixel_channels else None
         dec = self.decoder(
-            rearrange(slots, "b t n d -> (b t) n d"),
-            pos,
-            scale,
-            (H // stride, W // stride),
-            (h, w),
-            pixels,
+            rearrange(slots, "b t n d -> (b t) n d"), pos, scale, (H // stride, W // stride), (h, w)
         )
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)

@@ -138,15 +138,12 @@ def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
     """Start from the weights of a related config: equal shapes are copied; a tensor that
     differs only in its first dimension (the slot queries of another slot count, the decoder
     output layer with a new head) gets the overlapping leading rows and keeps its fresh
-    initialisation for the rest. Parameters of a part the source does not have (e.g.
-    pixel_channels) keep their initialisation. Returns the names of the partly copied and the
-    new tensors; any other difference is an error."""
+    initialisation for the rest. Returns the names of those partly copied tensors; any
+    other difference is an error."""
     state = model.state_dict()
-    if set(source) - set(state):
-        raise ValueError(
-            f"--init weights have parameters this model lacks: {sorted(set(source) - set(state))}"
-        )
-    partial = sorted(set(state) - set(source))
+    if set(state) != set(source):
+        raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")
+    partial = []
     with torch.no_grad():
         for name, value in source.items():
             target = state[name]
@@ -341,7 +338,7 @@ def main(argv=None) -> None:
     if args.init and not ckpt.exists():
         partial = init_from(model, OCSlotSSM.from_pretrained(args.init).state_dict())
         if partial:
-            acc.print(f"--init: {', '.join(partial)} new or copied in part (config changed)")
+            acc.print(f"--init: {', '.join(partial)} copied in part (config changed)")
 
     clips = [
         c
