@@ -2,9 +2,10 @@
 
     python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
 
-Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, the gain of
-batching clips of several users together, and the resident memory after streaming a short
-and a long video (recurrent mode must be flat).
+Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, the same
+weights with the other decoder_stride (see Config), the gain of batching clips of several
+users together, and the resident memory after streaming a short and a long video
+(recurrent mode must be flat).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import psutil
 import torch
 
-from model import OCSlotSSM
+from model import Config, OCSlotSSM
 
 
 def frames_per_second(
@@ -73,6 +74,15 @@ def main() -> None:
         print(
             f"recurrent (chunks of {chunk:2d} frames):     {frames_per_second(model, args.frames, chunk, size):7.1f} frames/s"
         )
+    # decoder_stride is an inference-time choice for the same weights: price the other one
+    other = 4 if model.config.decoder_stride == 2 else 2
+    alt = OCSlotSSM(Config(**model.config.to_dict() | {"decoder_stride": other})).eval()
+    alt.load_state_dict(model.state_dict())
+    here, there = (frames_per_second(m, args.frames, 16, size) for m in (model, alt))
+    print(
+        f"decoder_stride {model.config.decoder_stride}: {here:7.1f} frames/s vs {there:.1f} "
+        f"with decoder_stride {other} (chunks of 16, x{here / there:.2f})"
+    )
     # The app could batch short clips of different users into one pass; worth it only if faster.
     one, four = (frames_per_second(model, 64, 16, size, batch=b) for b in (1, 4))
     print(
