@@ -257,6 +257,8 @@ class Decomposer:
             "model": self.model_name,
             "model_resolution": s,
             "weights_sha256": self.weights_sha256,
+            # the same weights decode differently with another config (e.g. decoder_stride)
+            "model_config": self.model.config.to_dict(),
             "device": str(self.device),
             "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
             "settings": settings.__dict__,

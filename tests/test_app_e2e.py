@@ -60,6 +60,7 @@ def test_decompose_with_the_video_alone(app, clip):
     assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
     assert (meta["width"], meta["height"]) == (128, 96)
     assert len(meta["weights_sha256"]) == 64 and meta["device"] == "cpu"
+    assert meta["model_config"]["num_slots"] == meta["num_slots"]  # the bundled default
     assert {"decode", "model", "render", "encode", "total"} <= set(meta["timings_seconds"])
 
 
