@@ -3,9 +3,9 @@ slots of the alphas gives the masks.
 
 A spatial-broadcast MLP (Watters et al. 2019) of the slot and the pixel position, evaluated
 on a grid (the token grid, or every mask pixel: Config.decoder_stride) and upsampled to half
-the input size. It is deliberately weak: a slot must carry
-its region in its own vector, which is cheap for one compact object and expensive for
-scattered pixels of one colour, so slots come to bind to objects.
+the input size. It is deliberately weak: a slot must carry its region in its own vector,
+which is cheap for one compact object and expensive for scattered pixels of one colour, so
+slots come to bind to objects.
 
 As in Invariant Slot Attention (Biza et al. 2023), each slot also has a position and a
 scale (the centre and spread of the tokens it attended to), and decodes in coordinates
