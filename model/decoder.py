@@ -98,7 +98,8 @@ class SlotDecoder(nn.Module):
         slot_term = self.slot_in(torch.cat([self.norm(slots), pos, scale], dim=-1))
         out = self.mlp(slot_term.unsqueeze(2) + self.pos_in(relative))  # (B, N, P, C)
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
-        out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        if (gh, gw) != tuple(size):  # decoded at the mask resolution already: nothing to do
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         out = rearrange(out, "(b n) c y x -> b n c y x", n=slots.shape[1])
         return Decoded(
             mask_logits=out[:, :, 0],
