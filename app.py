@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -61,6 +63,11 @@ def main() -> None:
         f"{model.config.image_size}x{model.config.image_size}; device {device} (torch {torch.__version__}); "
         f"weights sha256 {decomposer.weights_sha256}"
     )
+    # cached example outputs belong to these weights and this config: new ones render afresh
+    version = hashlib.sha256(
+        (decomposer.weights_sha256 + json.dumps(model.config.to_dict(), sort_keys=True)).encode()
+    ).hexdigest()[:12]
+    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", f".gradio/cached_examples/{version}")
     examples = sorted(ASSETS.glob("*.mp4"))
     demo = build_demo(decomposer, examples, concurrency=concurrency)
     demo.launch(

@@ -1,8 +1,8 @@
 """The inference session: one uploaded video in, overlay / depth / composite videos, arrays,
 timelines and an archive out.
 
-Frames stream decode -> model (recurrent mode, CHUNK_FRAMES at a time, one cache per
-request) -> render -> encode, so memory stays flat however long the video is.
+Frames stream decode -> model (recurrent mode, CHUNK_FRAMES at a time, one cache and one
+slot tracker per request) -> render -> encode, so memory stays flat however long the video is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import OCSlotSSM
+from model import OCSlotSSM, SlotTracker
 
 from . import render
 from .export import ChunkedArray, write_npz, write_zip
@@ -145,6 +145,7 @@ class Decomposer:
         }
         shares, times = [], []
         cache = self.model.alloc_cache(batch=1, num_slots=n)
+        tracker = SlotTracker(n)  # slot colours follow what they cover, across chunks too
         coloring = None
         paths = {k: workdir / f"{k}.mp4" for k in ("overlay", "depth", "composite")}
         writers = {
@@ -170,10 +171,14 @@ class Decomposer:
                 .unsqueeze(0)
             )
             out = self.model(video, cache=cache)
-            masks, log_depth = out.masks[0], out.log_depth[0]  # (t, N, h, w), (t, h, w)
-            attention = out.attention[0].mean(
-                dim=(-1, -2)
-            )  # (t, N) share of the tokens each slot won
+            masks, perms = tracker(out.segments[0])  # (t, N, h, w), refined and tracked
+            log_depth = out.log_depth[0]  # (t, h, w)
+            # (t, N) share of the tokens each slot won, in the tracker's label order
+            attention = (
+                out.attention[0]
+                .mean(dim=(-1, -2))
+                .gather(1, torch.from_numpy(perms).to(self.device))
+            )
             t1 = time.perf_counter()
             ids, _ = render.upsample_masks(masks, size)
             depth = (
@@ -266,7 +271,7 @@ class Decomposer:
             "arrays": {
                 "slot_ids": "(T, H, W) uint8 at the rendered size",
                 "depth": "(T, H, W) float16 at the rendered size",
-                "masks": "(T, N, h, w) float16 at the model's mask resolution",
+                "masks": "(T, N, h, w) float16 at the model's resolution (refined, tracked)",
                 "attention": "(T, N) float32 share of encoder tokens",
             },
         }

@@ -3,7 +3,7 @@
     python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
 
 Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, the same
-weights with the other decoder_stride (see Config), the gain of batching clips of several
+weights with the other decoder_stride and without mask refinement (see Config), the gain of batching clips of several
 users together, and the resident memory after streaming a short and a long video
 (recurrent mode must be flat).
 """
@@ -34,6 +34,13 @@ def frames_per_second(
                 model(video[:, t : t + chunk], cache=cache)
             best = min(best, time.perf_counter() - start)
     return batch * frames / best
+
+
+def with_config(model: OCSlotSSM, **changes) -> OCSlotSSM:
+    """The same weights under other inference-time settings (no parameter depends on them)."""
+    other = OCSlotSSM(Config(**model.config.to_dict() | changes)).eval()
+    other.load_state_dict(model.state_dict())
+    return other
 
 
 def streamed_rss_mb(model: OCSlotSSM, frames: int, chunk: int, size: int) -> float:
@@ -74,15 +81,21 @@ def main() -> None:
         print(
             f"recurrent (chunks of {chunk:2d} frames):     {frames_per_second(model, args.frames, chunk, size):7.1f} frames/s"
         )
-    # decoder_stride is an inference-time choice for the same weights: price the other one
+    # decoder_stride and mask refinement are inference-time choices: price the alternatives
     other = 4 if model.config.decoder_stride == 2 else 2
-    alt = OCSlotSSM(Config(**model.config.to_dict() | {"decoder_stride": other})).eval()
-    alt.load_state_dict(model.state_dict())
+    alt = with_config(model, decoder_stride=other)
     here, there = (frames_per_second(m, args.frames, 16, size) for m in (model, alt))
     print(
         f"decoder_stride {model.config.decoder_stride}: {here:7.1f} frames/s vs {there:.1f} "
         f"with decoder_stride {other} (chunks of 16, x{here / there:.2f})"
     )
+    if model.config.mask_refine_radius:
+        raw = with_config(model, mask_refine_radius=0)
+        here, there = (frames_per_second(m, args.frames, 16, size) for m in (model, raw))
+        print(
+            f"mask refinement (radius {model.config.mask_refine_radius}): {here:7.1f} frames/s vs "
+            f"{there:.1f} without (chunks of 16, x{here / there:.2f})"
+        )
     # The app could batch short clips of different users into one pass; worth it only if faster.
     one, four = (frames_per_second(model, 64, 16, size, batch=b) for b in (1, 4))
     print(

@@ -2,5 +2,6 @@
 
 from .config import Config
 from .slotssm import InferenceCache, OCSlotSSM, SlotOutput
+from .track import SlotTracker
 
-__all__ = ["Config", "InferenceCache", "OCSlotSSM", "SlotOutput"]
+__all__ = ["Config", "InferenceCache", "OCSlotSSM", "SlotOutput", "SlotTracker"]

@@ -47,6 +47,12 @@ class Config:
     # (image_size / 2). The decoder is a function of continuous position, so either works with
     # the same weights; 2 puts object boundaries between pixels instead of between tokens
     decoder_stride: int = 4
+    # masks re-fitted to the frame's colour edges by a guided filter (model/refine.py) in
+    # windows of (2r+1)^2 mask pixels, and returned at the input size as SlotOutput.refined_masks;
+    # 0 = off. No weights: any checkpoint can switch it on. eps: how closely a mask may follow
+    # colour (smaller: closer)
+    mask_refine_radius: int = 0
+    mask_refine_eps: float = 1e-4
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
     flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
 
@@ -61,6 +67,11 @@ class Config:
             raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
         if self.decoder_stride not in (2, 4):
             raise ValueError(f"decoder_stride must be 2 or 4, got {self.decoder_stride}")
+        if self.mask_refine_radius < 0 or self.mask_refine_eps <= 0:
+            raise ValueError(
+                "mask_refine_radius must be >= 0 and mask_refine_eps > 0, got "
+                f"{self.mask_refine_radius} and {self.mask_refine_eps}"
+            )
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

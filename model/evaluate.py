@@ -2,10 +2,12 @@
 
     python -m model.evaluate --data DIR --json OUT [--weights weights/] [--num-slots N]
 
-Writes fg_ari (video FG-ARI), frame_fg_ari, miou, depth_absrel, depth_rmse, depth_delta1
+Writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows them:
+masks refined if the config asks for it, labels tracked over time), depth_absrel, depth_rmse, depth_delta1
 (also median-scaled), num_videos, slot_centre_spread (how far a slot's first-frame centre
 moves across clips: near 0 means slots are bound to image positions, not to objects) and
-the same numbers for the baselines:
+the segmentation scores of earlier stages ("stages": "untracked", the masks before tracking;
+"decoded", the decoder's masks alone), and the same numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
 """
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
+from torch import Tensor
 from tqdm import tqdm
 
 from .data import Clip, load_folder
@@ -35,24 +38,32 @@ from .metrics import (
     slot_centres,
 )
 from .slotssm import OCSlotSSM
+from .track import SlotTracker
 
 
 @torch.inference_mode()
 def predict_clip(
     model: OCSlotSSM, rgb: np.ndarray, num_slots: int | None = None
 ) -> dict[str, np.ndarray]:
-    """rgb (T, S, S, 3) uint8 -> slot_ids (T, S, S), depth (T, S, S), masks (T, N, h, w)."""
+    """rgb (T, S, S, 3) uint8 -> slot_ids (T, S, S) as the app shows them (masks refined if
+    the config says so, labels tracked over time: model/track.py), the same before tracking
+    (slot_ids_untracked) and from the decoded masks alone (slot_ids_decoded), depth (T, S, S)
+    and the decoded masks (T, N, h, w)."""
     device = next(model.parameters()).device
     video = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
     out = model(video, num_slots=num_slots)
     size = rgb.shape[1:3]
-    masks = F.interpolate(out.masks[0], size=size, mode="bilinear", align_corners=False)
-    log_depth = F.interpolate(
-        out.log_depth[0].unsqueeze(1), size=size, mode="bilinear", align_corners=False
-    )
+
+    def resized(x: Tensor) -> Tensor:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    segments = resized(out.segments[0])
+    tracked, _ = SlotTracker(segments.shape[1])(segments)
     return {
-        "slot_ids": masks.argmax(1).cpu().numpy(),
-        "depth": log_depth[:, 0].exp().cpu().numpy(),
+        "slot_ids": tracked.argmax(1).cpu().numpy(),
+        "slot_ids_untracked": segments.argmax(1).cpu().numpy(),
+        "slot_ids_decoded": resized(out.masks[0]).argmax(1).cpu().numpy(),
+        "depth": resized(out.log_depth[0].unsqueeze(1))[:, 0].exp().cpu().numpy(),
         "masks": out.masks[0].cpu().numpy(),
     }
 
@@ -105,9 +116,12 @@ def evaluate(
 ) -> dict:
     n = num_slots or model.config.num_slots
     model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
+    stages = {"untracked": [], "decoded": []}
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
+        for stage, rows in stages.items():
+            rows.append(score(clip, pred[f"slot_ids_{stage}"], None))
         stats.append(mask_statistics(pred["masks"]))
         centres.append(slot_centres(pred["masks"]))
         if baselines:
@@ -123,6 +137,7 @@ def evaluate(
         | mean_scores(model_rows)
         | mean_scores(stats)
         | {"slot_centre_spread": slot_centre_spread(centres)}
+        | {"stages": {stage: mean_scores(rows) for stage, rows in stages.items()}}
     )
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}
@@ -182,7 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         result["weights_sha256"] = sha256(weights_file)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "baselines"}, indent=2))
+    print(
+        json.dumps({k: v for k, v in result.items() if k not in ("baselines", "stages")}, indent=2)
+    )
+    for name, b in result["stages"].items():
+        print(
+            f"{name}: fg_ari={b.get('fg_ari', float('nan')):.3f} miou={b.get('miou', float('nan')):.3f}"
+        )
     for name, b in result.get("baselines", {}).items():
         print(
             f"baseline {name}: fg_ari={b.get('fg_ari', float('nan')):.3f} miou={b.get('miou', float('nan')):.3f}"

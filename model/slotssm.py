@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .config import Config
 from .decoder import SlotDecoder, slot_frames
 from .encoder import FrameEncoder
+from .refine import refine_masks
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
 from .ssm import SelectiveSSM, SSMState
@@ -53,15 +54,23 @@ class SlotOutput:
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
     flow: Tensor | None = None  # (B, T, 2, h, w) motion to the next frame, if a flow head
+    # (B, T, N, H, W) the masks re-fitted to the frame's edges, at the input size, if the
+    # config asks for it (Config.mask_refine_radius; model/refine.py)
+    refined_masks: Tensor | None = None
 
     @property
     def depth(self) -> Tensor:
         return self.log_depth.exp()
 
     @property
+    def segments(self) -> Tensor:
+        """(B, T, N, ., .): the masks that segment the frames, refined if available."""
+        return self.masks if self.refined_masks is None else self.refined_masks
+
+    @property
     def slot_ids(self) -> Tensor:
-        """(B, T, h, w): the slot that explains each pixel best."""
-        return self.masks.argmax(dim=2)
+        """(B, T, ., .): the slot that explains each pixel best."""
+        return self.segments.argmax(dim=2)
 
 
 class SlotSSMBlock(nn.Module):
@@ -191,7 +200,8 @@ class OCSlotSSM(
             if n < 1:
                 raise ValueError(f"num_slots must be >= 1, got {n}")
 
-        tokens = self.encoder(rearrange(video, "b t c h w -> (b t) c h w"))
+        frames_in = rearrange(video, "b t c h w -> (b t) c h w")
+        tokens = self.encoder(frames_in)
         slots = repeat(self.initial_slots(B, n, video.device), "b n d -> b t n d", t=T)
         for i, block in enumerate(self.blocks):
             slots, attn, state = block(slots, tokens, cache.layers[i] if cache else None)
@@ -207,6 +217,11 @@ class OCSlotSSM(
             rearrange(slots, "b t n d -> (b t) n d"), pos, scale, (H // stride, W // stride), (h, w)
         )
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
+        refined = None
+        if self.config.mask_refine_radius:  # segmentation only: depth and RGB stay as decoded
+            refined = refine_masks(
+                masks, frames_in, self.config.mask_refine_radius, self.config.mask_refine_eps
+            )
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
@@ -222,6 +237,7 @@ class OCSlotSSM(
             positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
             flow=frames(flow) if flow is not None else None,
+            refined_masks=frames(refined) if refined is not None else None,
         )
 
     @staticmethod

@@ -422,7 +422,11 @@ def main(argv=None) -> None:
                 core.eval()
                 if val:
                     metrics = evaluate(core, val, baselines=False, progress=False)
+                    stages = metrics.pop("stages")  # the same scores before tracking/refinement
                     row = {"step": step} | {k: round(v, 5) for k, v in metrics.items()}
+                    row |= {
+                        f"{st}_{k}": round(v, 5) for st, m in stages.items() for k, v in m.items()
+                    }
                     append_csv(out / "eval.csv", row)
                     save_mask_sheet(core, val, out / "masks" / f"step_{step:06d}.png")
                     bar.write(

@@ -54,7 +54,7 @@ def test_decompose_with_the_video_alone(app, clip):
         arrays = np.load(io.BytesIO(z.read("slots.npz")))
         assert arrays["slot_ids"].shape == (20, 96, 128) and arrays["slot_ids"].dtype == np.uint8
         assert arrays["depth"].shape == (20, 96, 128) and np.isfinite(arrays["depth"]).all()
-        assert arrays["masks"].shape == (20, 9, 32, 32) and arrays["masks"].dtype == np.float16
+        assert arrays["masks"].shape == (20, 9, 64, 64) and arrays["masks"].dtype == np.float16
         assert arrays["attention"].shape == (20, 9)
         np.testing.assert_allclose(arrays["attention"].sum(1), 1, atol=1e-3)
     assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
