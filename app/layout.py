@@ -66,7 +66,9 @@ def build_demo(
 ) -> gr.Blocks:
     default_slots = decomposer.model.config.num_slots
 
-    def validate(video, fps, max_seconds, num_slots, opacity, max_side, on_long, previous=None):
+    def validate(
+        video, fps, max_seconds, num_slots, opacity, max_side, on_long, slot_ids, previous=None
+    ):
         """Runs before the queue: bad files are refused at once, without taking a model slot."""
         message = ""
         if not video:
@@ -76,7 +78,7 @@ def build_demo(
                 probe(video)
             except VideoError as err:
                 message = str(err)
-        return [gr.validate(not message, message)] + [gr.validate(True, "")] * 7
+        return [gr.validate(not message, message)] + [gr.validate(True, "")] * 8
 
     def decompose(
         video: str,
@@ -86,6 +88,7 @@ def build_demo(
         opacity: float = 0.55,
         max_side: int = DEFAULT_OUTPUT_SIDE,
         on_long: str = "trim",
+        slot_ids: str = "tracked",
         previous: dict | None = None,
         progress=gr.Progress(),  # noqa: B008 (how Gradio injects progress)
     ):
@@ -101,6 +104,7 @@ def build_demo(
             opacity=float(opacity),
             max_side=int(max_side),
             on_long=on_long,
+            slot_ids=slot_ids,  # one of SLOT_ID_SOURCES: the Radio refuses anything else
         )
         _remove_workdir(previous)  # a session keeps only its latest results
         _sweep_old_workdirs()
@@ -214,6 +218,16 @@ def build_demo(
                     on_long = gr.Radio(
                         ["trim", "refuse"], value="trim", label="Videos longer than the maximum"
                     )
+                    slot_source = gr.Radio(
+                        [
+                            ("fitted to image edges, following objects", "tracked"),
+                            ("fitted to image edges, the model's slot order", "untracked"),
+                            ("the decoder's masks alone", "decoded"),
+                        ],
+                        value="tracked",
+                        label="Slots shown",
+                        info="edge fitting and tracking need no training; the last is the model alone",
+                    )
                 with gr.Row():
                     run = gr.Button("Decompose", variant="primary", elem_id="run-button")
                     cancel = gr.Button("Cancel", variant="stop")
@@ -252,7 +266,17 @@ def build_demo(
                         files = gr.File(label="Single files", file_count="multiple")
                 summary = gr.Markdown(label="Run summary", elem_id="run-summary")
 
-        inputs = [video_in, fps, max_seconds, num_slots, opacity, max_side, on_long, state]
+        inputs = [
+            video_in,
+            fps,
+            max_seconds,
+            num_slots,
+            opacity,
+            max_side,
+            on_long,
+            slot_source,
+            state,
+        ]
         outputs = [overlay, depth, side, plot, legend, archive, files, summary, slot_pick, state]
         event = run.click(
             decompose,

@@ -62,6 +62,12 @@ class Settings:
     opacity: float = 0.55
     max_side: int = DEFAULT_OUTPUT_SIDE
     on_long: str = "trim"  # or "refuse"
+    slot_ids: str = "tracked"  # one of SLOT_ID_SOURCES
+
+
+# where the shown slot IDs come from (the stages model.evaluate scores): refined masks with
+# labels tracked over time, refined masks in the model's own slot order, the decoder's masks
+SLOT_ID_SOURCES = ("tracked", "untracked", "decoded")
 
 
 @dataclass
@@ -114,6 +120,10 @@ class Decomposer:
         yield from self._stream(path, settings, workdir)
 
     def _stream(self, path, settings: Settings, workdir: Path):
+        if settings.slot_ids not in SLOT_ID_SOURCES:
+            raise ValueError(
+                f"slot_ids must be one of {SLOT_ID_SOURCES}, got {settings.slot_ids!r}"
+            )
         t_start = time.perf_counter()
         timings = dict.fromkeys(("decode", "model", "render", "encode", "package"), 0.0)
         info = probe(path)
@@ -171,7 +181,11 @@ class Decomposer:
                 .unsqueeze(0)
             )
             out = self.model(video, cache=cache)
-            masks, perms = tracker(out.segments[0])  # (t, N, h, w), refined and tracked
+            masks = out.masks[0] if settings.slot_ids == "decoded" else out.segments[0]
+            if settings.slot_ids == "tracked":
+                masks, perms = tracker(masks)  # (t, N, h, w): label l shows slot perms[:, l]
+            else:
+                perms = np.tile(np.arange(n), (len(masks), 1))
             log_depth = out.log_depth[0]  # (t, h, w)
             # (t, N) share of the tokens each slot won, in the tracker's label order
             attention = (

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from app.session import Decomposer, Result, Settings
@@ -38,3 +39,31 @@ def test_stream_steps_on_different_threads(tmp_path):
     assert result.pixel_share.shape == (40, 5)
     np.testing.assert_allclose(result.pixel_share.sum(1), 1.0)
     assert Path(result.overlay).stat().st_size > 0
+
+
+def test_slot_id_sources_agree_with_each_other(tmp_path):
+    """The three sources of the shown slot IDs: the decoder's masks; the same refined to the
+    frame's edges, at the model's input size; and those with labels tracked over time, which
+    only reorders each frame's slots (masks and attention alike)."""
+    model = OCSlotSSM.from_pretrained(Path(__file__).resolve().parents[1] / "weights")
+    clip = write_video(tmp_path / "a.mp4", scene_frames(frames=24, size=96, seed=3), fps=10)
+    dec = Decomposer(model, torch.device("cpu"), None, "test")
+    got = {}
+    for source in ("tracked", "untracked", "decoded"):
+        result = dec.run(clip, Settings(slot_ids=source), tmp_path / source)
+        with np.load(result.workdir / "slots.npz") as z:
+            got[source] = {k: z[k] for k in ("masks", "attention", "slot_ids")}
+    s = model.config.image_size
+    assert got["decoded"]["masks"].shape == (24, 9, s // 2, s // 2)
+    assert got["untracked"]["masks"].shape == got["tracked"]["masks"].shape == (24, 9, s, s)
+    assert not np.array_equal(got["untracked"]["slot_ids"], got["decoded"]["slot_ids"])
+    for t in range(24):  # per frame, tracked = untracked with the slots reordered
+        untracked, tracked = got["untracked"]["masks"][t], got["tracked"]["masks"][t]
+        order = [int(np.argmin(np.abs(untracked - m).sum((1, 2)))) for m in tracked]
+        assert sorted(order) == list(range(9))
+        np.testing.assert_array_equal(tracked, untracked[order])
+        np.testing.assert_array_equal(
+            got["tracked"]["attention"][t], got["untracked"]["attention"][t][order]
+        )
+    with pytest.raises(ValueError, match="slot_ids"):
+        dec.run(clip, Settings(slot_ids="bogus"), tmp_path / "bogus")
