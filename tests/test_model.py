@@ -270,3 +270,24 @@ def test_bundled_weights_load_offline(monkeypatch):
     with torch.no_grad():
         out = m(torch.rand(1, 2, 3, m.config.image_size, m.config.image_size))
     assert out.masks.shape[2] == m.config.num_slots
+
+
+@pytest.mark.parametrize("chunks", [[13], [1] * 13, [5, 1, 7], [8, 5]])
+def test_bundled_weights_stream_like_parallel(chunks):
+    """The agreement of the two modes on the trained weights, as shipped (masks refined),
+    on a scene from the project's renderer."""
+    from .app_helpers import scene_frames
+
+    m = OCSlotSSM.from_pretrained("weights")
+    frames = scene_frames(frames=13, size=m.config.image_size, seed=5)
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
+    with torch.no_grad():
+        full = m(video)
+        cache, parts, t = m.alloc_cache(), [], 0
+        for c in chunks:
+            parts.append(m(video[:, t : t + c], cache=cache))
+            t += c
+    assert full.refined_masks is not None  # the shipped config refines
+    for name in ("masks", "refined_masks", "log_depth", "attention", "slots", "rgb"):
+        streamed = torch.cat([getattr(p, name) for p in parts], dim=1)
+        assert rel_err(streamed, getattr(full, name)) < 1e-4, name
