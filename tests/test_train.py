@@ -354,6 +354,10 @@ def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
         assert key in metrics
     assert metrics["num_videos"] == 6
     assert -1 <= metrics["fg_ari"] <= 1 and metrics["depth_absrel"] > 0
+    # the earlier stages of the slot IDs; trained without refinement, untracked = decoded
+    stages = metrics["stages"]
+    assert stages["untracked"]["fg_ari"] == pytest.approx(stages["decoded"]["fg_ari"])
+    assert -1 <= stages["decoded"]["miou"] <= 1
     assert metrics["baselines"]["one_slot"]["fg_ari"] == pytest.approx(0.0)
     assert 0 < metrics["baselines"]["kmeans"]["fg_ari"] <= 1
     bad = subprocess.run(
