@@ -285,8 +285,9 @@ class Decomposer:
             "arrays": {
                 "slot_ids": "(T, H, W) uint8 at the rendered size",
                 "depth": "(T, H, W) float16 at the rendered size",
-                "masks": "(T, N, h, w) float16 at the model's resolution (refined, tracked)",
-                "attention": "(T, N) float32 share of encoder tokens",
+                "masks": "(T, N, h, w) float16 at the model's resolution, in the labels' order"
+                + (" (the decoder's masks)" if settings.slot_ids == "decoded" else " (refined)"),
+                "attention": "(T, N) float32 share of encoder tokens, in the labels' order",
             },
         }
         archive = write_zip(

@@ -3,9 +3,9 @@
     python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
 
 Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, the same
-weights with the other decoder_stride and without mask refinement (see Config), the gain of batching clips of several
-users together, and the resident memory after streaming a short and a long video
-(recurrent mode must be flat).
+weights with the other decoder_stride and without mask refinement (see Config), the gain of
+batching clips of several users together, and the resident memory after streaming a short
+and a long video (recurrent mode must be flat).
 """
 
 from __future__ import annotations

@@ -47,10 +47,10 @@ class Config:
     # (image_size / 2). The decoder is a function of continuous position, so either works with
     # the same weights; 2 puts object boundaries between pixels instead of between tokens
     decoder_stride: int = 4
-    # masks re-fitted to the frame's colour edges by a guided filter (model/refine.py) in
-    # windows of (2r+1)^2 mask pixels, and returned at the input size as SlotOutput.refined_masks;
-    # 0 = off. No weights: any checkpoint can switch it on. eps: how closely a mask may follow
-    # colour (smaller: closer)
+    # at inference, masks re-fitted to the frame's colour edges by a guided filter
+    # (model/refine.py) in windows of (2r+1)^2 mask pixels, returned at the input size as
+    # SlotOutput.refined_masks; 0 = off. No weights: any checkpoint can switch it on. eps: how
+    # closely a mask may follow colour (smaller: closer)
     mask_refine_radius: int = 0
     mask_refine_eps: float = 1e-4
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train

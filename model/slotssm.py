@@ -54,8 +54,8 @@ class SlotOutput:
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
     flow: Tensor | None = None  # (B, T, 2, h, w) motion to the next frame, if a flow head
-    # (B, T, N, H, W) the masks re-fitted to the frame's edges, at the input size, if the
-    # config asks for it (Config.mask_refine_radius; model/refine.py)
+    # (B, T, N, H, W) the masks re-fitted to the frame's edges, at the input size, at inference
+    # if the config asks for it (Config.mask_refine_radius; model/refine.py)
     refined_masks: Tensor | None = None
 
     @property
@@ -218,7 +218,8 @@ class OCSlotSSM(
         )
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         refined = None
-        if self.config.mask_refine_radius:  # segmentation only: depth and RGB stay as decoded
+        # segmentation only (depth and RGB stay as decoded), so no loss needs it in training
+        if self.config.mask_refine_radius and not self.training:
             refined = refine_masks(
                 masks, frames_in, self.config.mask_refine_radius, self.config.mask_refine_eps
             )

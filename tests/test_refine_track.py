@@ -72,6 +72,11 @@ def test_refinement_changes_only_the_segments_and_streams(models):
         torch.testing.assert_close(getattr(full, name), getattr(base, name))
     streamed = torch.cat([p.refined_masks for p in parts], 1)
     assert rel_err(streamed, full.refined_masks) < 1e-4
+    model.train()  # no loss uses the refined masks: training skips them
+    try:
+        assert model(video[:, :2]).refined_masks is None
+    finally:
+        model.eval()
     with pytest.raises(ValueError, match="mask_refine"):
         Config(mask_refine_radius=-1)
     with pytest.raises(ValueError, match="mask_refine"):
