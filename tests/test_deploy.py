@@ -81,3 +81,48 @@ def test_ci_runs_the_readme_test_command():
         r"```bash\n(pip install -r requirements-dev.txt && python -m pytest)\n```", README
     ).group(1)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_package_the_app_imports_is_in_requirements():
+    """`pip install -r requirements.txt && python app.py` must work without the dev extras:
+    every third-party module imported by a project file the app loads is pinned there."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import app.layout, app.session, sys; print(*sys.modules)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    files = [ROOT / "app.py"] + [
+        ROOT / (name.replace(".", "/") + ".py")
+        for name in loaded
+        if name.split(".")[0] in ("app", "model")
+    ]
+    files = [f for f in files if f.exists()] + [
+        f / "__init__.py" for f in (ROOT / "app", ROOT / "model")
+    ]
+    first_party = {"app", "model"}
+    optional = {"spaces", "mamba_ssm"}  # imported under try: a Space, a CUDA host
+    imported = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - first_party - optional - {"__future__"}
+    dists = packages_distributions()
+    pinned = {
+        re.split(r"[=<>\[ ]", line)[0].lower().replace("_", "-")
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    missing = {
+        m: dists.get(m)
+        for m in third_party
+        if not {d.lower().replace("_", "-") for d in dists.get(m, [m])} & pinned
+    }
+    assert not missing, f"imported by the app but not in requirements.txt: {missing}"
