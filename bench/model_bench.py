@@ -16,7 +16,7 @@ import time
 import psutil
 import torch
 
-from model import Config, OCSlotSSM
+from model import OCSlotSSM
 
 
 def frames_per_second(
@@ -34,13 +34,6 @@ def frames_per_second(
                 model(video[:, t : t + chunk], cache=cache)
             best = min(best, time.perf_counter() - start)
     return batch * frames / best
-
-
-def with_config(model: OCSlotSSM, **changes) -> OCSlotSSM:
-    """The same weights under other inference-time settings (no parameter depends on them)."""
-    other = OCSlotSSM(Config(**model.config.to_dict() | changes)).eval()
-    other.load_state_dict(model.state_dict())
-    return other
 
 
 def streamed_rss_mb(model: OCSlotSSM, frames: int, chunk: int, size: int) -> float:
@@ -83,14 +76,14 @@ def main() -> None:
         )
     # decoder_stride and mask refinement are inference-time choices: price the alternatives
     other = 4 if model.config.decoder_stride == 2 else 2
-    alt = with_config(model, decoder_stride=other)
+    alt = model.with_config(decoder_stride=other)
     here, there = (frames_per_second(m, args.frames, 16, size) for m in (model, alt))
     print(
         f"decoder_stride {model.config.decoder_stride}: {here:7.1f} frames/s vs {there:.1f} "
         f"with decoder_stride {other} (chunks of 16, x{here / there:.2f})"
     )
     if model.config.mask_refine_radius:
-        raw = with_config(model, mask_refine_radius=0)
+        raw = model.with_config(mask_refine_radius=0)
         here, there = (frames_per_second(m, args.frames, 16, size) for m in (model, raw))
         print(
             f"mask refinement (radius {model.config.mask_refine_radius}): {here:7.1f} frames/s vs "

@@ -4,8 +4,9 @@
 
 Writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows them:
 masks refined if the config asks for it, labels tracked over time), depth_absrel,
-depth_rmse, depth_delta1 (also median-scaled), num_videos, slot_centre_spread (how far a slot's first-frame centre
-moves across clips: near 0 means slots are bound to image positions, not to objects) and
+depth_rmse, depth_delta1 (also median-scaled), num_videos, slot_centre_spread (how far a
+slot's first-frame centre moves across clips: near 0 means slots are bound to image
+positions, not to objects) and
 the segmentation scores of earlier stages ("stages": "untracked", the masks before tracking;
 "decoded", the decoder's masks alone), and the same numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);

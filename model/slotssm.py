@@ -258,6 +258,14 @@ class OCSlotSSM(
             raise ValueError("video contains NaN or infinite values")
 
     # ---- loading -----------------------------------------------------------------------
+    def with_config(self, **changes) -> OCSlotSSM:
+        """The same weights under settings no parameter depends on (decoder_stride, mask
+        refinement, slot_noise, ...), in the same mode and on the same device. Strict: a change
+        that needs other weights is an error."""
+        other = OCSlotSSM(Config(**self.config.to_dict() | changes))
+        other.load_state_dict(self.state_dict())
+        return other.to(next(self.parameters()).device).train(self.training)
+
     @classmethod
     def _from_pretrained(
         cls,

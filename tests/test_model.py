@@ -99,8 +99,7 @@ def test_decoder_stride_2_decodes_finer_with_the_same_weights(model, video):
     """decoder_stride=2 evaluates the same per-slot decoder at every mask pixel instead of at
     the tokens (then upsampled): same parameters, same output shapes, different (finer) masks,
     and streaming still agrees with the parallel mode."""
-    fine = OCSlotSSM(Config(**TINY.to_dict() | {"decoder_stride": 2})).eval()
-    fine.load_state_dict(model.state_dict())  # strict: no parameter depends on the stride
+    fine = model.with_config(decoder_stride=2)  # strict: no parameter depends on the stride
     with torch.no_grad():
         full, coarse = fine(video), model(video)
         cache = fine.alloc_cache(batch=2)
@@ -119,8 +118,7 @@ def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
     batch-independent, same for every chunk of a stream), a new draw per clip in training."""
     torch.manual_seed(0)
     m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_noise": 1.0})).eval()
-    plain = OCSlotSSM(TINY).eval()
-    plain.load_state_dict(m.state_dict())
+    plain = m.with_config(slot_noise=0.0)
     with torch.no_grad():
         full, again, alone = m(video), m(video), m(video[:1])
         cache = m.alloc_cache(batch=2)

@@ -52,8 +52,7 @@ def test_refined_masks_partition_the_frame():
 def models():
     torch.manual_seed(0)
     plain = OCSlotSSM(TINY).eval()
-    refined = OCSlotSSM(Config(**TINY.to_dict() | {"mask_refine_radius": 2})).eval()
-    refined.load_state_dict(plain.state_dict())  # strict: refinement has no weights
+    refined = plain.with_config(mask_refine_radius=2)  # strict: refinement has no weights
     return plain, refined
 
 
