@@ -10,6 +10,15 @@ from dataclasses import asdict, dataclass, fields
 
 SLOT_INITS = ("queries", "gaussian", "placed")
 
+# the temporal step of a block (model/time_mixers.py): name -> the paper's name of that model.
+# "ssm" is OC-SlotSSM; the others are its baselines, in the same codebase
+TIME_MIXERS = {
+    "ssm": "slotssm",  # selective SSM along time, per slot
+    "gru": "slot_rnn",  # GRU along time, per slot (SAVi-style)
+    "attention": "slot_transformer",  # causal self-attention along time, per slot
+    "single_ssm": "single_ssm",  # one SSM over the slots concatenated: no slots in time
+}
+
 
 @dataclass
 class Config:
@@ -41,6 +50,8 @@ class Config:
     expand: int = 2  # d_inner = expand * dim
     d_conv: int = 4  # width of the short causal convolution over time
     chunk_size: int = 8  # chunk length of the SSD scan (parallel mode)
+    # the temporal step: a key of TIME_MIXERS, or the paper's name of the model (normalised)
+    time_mixer: str = "ssm"
     # decoder
     decoder_hidden: int = 64
     # input pixels per decoded cell: 4 decodes on the token grid, 2 at the mask resolution
@@ -65,6 +76,13 @@ class Config:
             raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
         if self.slot_noise > 0 and self.slot_init != "queries":
             raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
+        aliases = {paper: name for name, paper in TIME_MIXERS.items()}
+        self.time_mixer = aliases.get(self.time_mixer, self.time_mixer)
+        if self.time_mixer not in TIME_MIXERS:
+            raise ValueError(
+                f"time_mixer must be one of {sorted(set(TIME_MIXERS) | set(aliases))}, "
+                f"got {self.time_mixer!r}"
+            )
         if self.decoder_stride not in (2, 4):
             raise ValueError(f"decoder_stride must be 2 or 4, got {self.decoder_stride}")
         if self.mask_refine_radius < 0 or self.mask_refine_eps <= 0:

@@ -31,17 +31,18 @@ from .encoder import FrameEncoder
 from .refine import refine_masks
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
-from .ssm import SelectiveSSM, SSMState
+from .time_mixers import time_mixer
 
 
 @dataclass
 class InferenceCache:
-    """Everything carried between chunks of one video: one (conv, SSM) state per block, for
-    each of the batch * num_slots slot sequences. One per request, never stored on the model."""
+    """Everything carried between chunks of one video: one time-mixer state per block (for
+    the SlotSSM, a (conv, SSM) state for each of the batch * num_slots slot sequences; see
+    model/time_mixers.py for the baselines'). One per request, never stored on the model."""
 
     batch: int
     num_slots: int
-    layers: list[SSMState | None] = field(default_factory=list)
+    layers: list[object | None] = field(default_factory=list)  # None: no frame seen yet
     frames: int = 0  # frames seen so far
 
 
@@ -80,24 +81,28 @@ class SlotSSMBlock(nn.Module):
         super().__init__()
         self.encoder = SlotEncoder(cfg.dim, iters, cfg.mlp_ratio)
         self.norm_time = nn.LayerNorm(cfg.dim)
-        self.time_mixer = SelectiveSSM(
-            cfg.dim, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv, cfg.chunk_size
-        )
+        self.time_mixer = time_mixer(cfg)  # per-slot SSM; the baselines swap only this
         self.norm_slots = nn.LayerNorm(cfg.dim)
         self.slot_mixer = SlotMixer(cfg.dim, cfg.mixer_heads)
         self.norm_mlp = nn.LayerNorm(cfg.dim)
         self.mlp = mlp(cfg.dim, cfg.mlp_ratio)
 
-    def forward(self, slots: Tensor, tokens: Tensor, state: SSMState | None):
-        """slots (B, T, N, D), tokens (B*T, L, D) -> slots, attention (B*T, N, L), SSM state."""
-        b, _, n, _ = slots.shape
+    def forward(self, slots: Tensor, tokens: Tensor, state: object | None):
+        """slots (B, T, N, D), tokens (B*T, L, D) -> slots, attention (B*T, N, L), mixer state."""
+        b = slots.shape[0]
         s, attn = self.encoder(rearrange(slots, "b t n d -> (b t) n d"), tokens)
-        s = rearrange(s, "(b t) n d -> (b n) t d", b=b)  # each slot is a sequence over time
-        y, state = self.time_mixer(self.norm_time(s), state)
-        s = rearrange(s + y, "(b n) t d -> (b t) n d", n=n)  # the slots of one frame together
+        s, state = self.dynamics(rearrange(s, "(b t) n d -> b t n d", b=b), state)
+        return s, attn, state
+
+    def dynamics(self, slots: Tensor, state: object | None) -> tuple[Tensor, object]:
+        """The steps after the slot encoder (the temporal core, benchmarked alone in bench/):
+        slots (B, T, N, D) -> same, and the time mixer's state after the last frame."""
+        b = slots.shape[0]
+        y, state = self.time_mixer(self.norm_time(slots), state)  # the only step across time
+        s = rearrange(slots + y, "b t n d -> (b t) n d")  # the slots of one frame together
         s = s + self.slot_mixer(self.norm_slots(s))
         s = s + self.mlp(self.norm_mlp(s))
-        return rearrange(s, "(b t) n d -> b t n d", b=b), attn, state
+        return rearrange(s, "(b t) n d -> b t n d", b=b), state
 
 
 class OCSlotSSM(
