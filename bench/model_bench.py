@@ -2,7 +2,8 @@
 
     python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
 
-Prints frames/s in parallel mode and in recurrent mode for several chunk sizes, the same
+Prints frames/s in parallel mode and in recurrent mode for several chunk sizes (recurrent:
+with the slot IDs made from each chunk's masks, as the app does), the same
 weights with the other decoder_stride and without mask refinement (see Config), the gain of
 batching clips of several users together, and the resident memory after streaming a short
 and a long video (recurrent mode must be flat).
@@ -16,22 +17,33 @@ import time
 import psutil
 import torch
 
-from model import OCSlotSSM
+from model import OCSlotSSM, SlotSegmenter
 
 
 def frames_per_second(
-    model: OCSlotSSM, frames: int, chunk: int, size: int, repeats: int = 3, batch: int = 1
+    model: OCSlotSSM,
+    frames: int,
+    chunk: int,
+    size: int,
+    repeats: int = 3,
+    batch: int = 1,
+    slot_ids: bool = True,
 ) -> float:
-    """Frames/s (all clips of the batch counted) streaming `frames` frames in chunks."""
+    """Frames/s (all clips of the batch counted) streaming `frames` frames in chunks; with
+    slot_ids, each chunk's masks also go through the segmenter (refine and track, as the app
+    does, model/segment.py) for the first clip of the batch."""
     video = torch.rand(batch, frames, 3, size, size)
     best = float("inf")
     with torch.inference_mode():
         model(video[:, :chunk], cache=model.alloc_cache(batch))  # warm-up
         for _ in range(repeats):
             cache = model.alloc_cache(batch)
+            segmenter = SlotSegmenter.for_model(model.config)
             start = time.perf_counter()
             for t in range(0, frames, chunk):
-                model(video[:, t : t + chunk], cache=cache)
+                out = model(video[:, t : t + chunk], cache=cache)
+                if slot_ids:
+                    segmenter(out.masks[0], video[0, t : t + chunk])
             best = min(best, time.perf_counter() - start)
     return batch * frames / best
 

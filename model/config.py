@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-SLOT_INITS = ("queries", "gaussian", "placed")
+# experiments that lost, removed from the model (their numbers are in the model card,
+# weights/README.md): a config saved while they existed still loads if it holds the value that
+# ships, and is refused otherwise
+RETIRED = {"slot_init": "queries", "slot_noise": 0.0}
 
 # the temporal step of a block (model/time_mixers.py): name -> the paper's name of that model.
 # "ssm" is OC-SlotSSM; the others are its baselines, in the same codebase
@@ -29,16 +32,9 @@ class Config:
     encoder_channels: int = 64
     # slots
     num_slots: int = 7  # N: trained default; any N >= 1 works at inference
-    slot_seed: int = 0  # seed of the initial-slot sample used at inference (determinism)
-    # initial slots: "queries" = one learned vector per slot (slots specialise, e.g. by image
-    # region); "gaussian" = every slot drawn from one learned Gaussian (Slot Attention):
-    # slots are exchangeable, so none can own a region; "placed" = gaussian plus an embedding
-    # of a random start position per slot, so exchangeable slots still start apart. Random
-    # draws are new per clip in training, the slot_seed draw at inference
-    slot_init: str = "queries"
-    # noise on the initial slots, in units of the queries' spread: drawn per clip in training,
-    # with slot_seed at inference; > 0 blurs which query is which, so slots must bind by content
-    slot_noise: float = 0.0
+    # initial slots are learned queries, one per trained slot; slots beyond the trained number
+    # (at inference) are drawn around them with this seed, so outputs are deterministic
+    slot_seed: int = 0
     first_block_iters: int = 3  # slot-attention refinement iterations in the first block's encoder
     # SlotSSM blocks
     num_blocks: int = 2
@@ -58,10 +54,10 @@ class Config:
     # (image_size / 2). The decoder is a function of continuous position, so either works with
     # the same weights; 2 puts object boundaries between pixels instead of between tokens
     decoder_stride: int = 4
-    # at inference, masks re-fitted to the frame's colour edges by a guided filter
-    # (model/refine.py) in windows of (2r+1)^2 mask pixels, returned at the input size as
-    # SlotOutput.refined_masks; 0 = off. No weights: any checkpoint can switch it on. eps: how
-    # closely a mask may follow colour (smaller: closer)
+    # settings of the step from masks to slot IDs (model/segment.py), not of the network: the
+    # masks re-fitted to the frame's colour edges by a guided filter (model/refine.py) in
+    # windows of (2r+1)^2 mask pixels, at the input size; 0 = off. No weights: any checkpoint
+    # can switch it on. eps: how closely a mask may follow colour (smaller: closer)
     mask_refine_radius: int = 0
     mask_refine_eps: float = 1e-4
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
@@ -70,12 +66,6 @@ class Config:
     def __post_init__(self):
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
-        if self.slot_init not in SLOT_INITS:
-            raise ValueError(f"slot_init must be one of {SLOT_INITS}, got {self.slot_init!r}")
-        if self.slot_noise < 0:
-            raise ValueError(f"slot_noise must be >= 0, got {self.slot_noise}")
-        if self.slot_noise > 0 and self.slot_init != "queries":
-            raise ValueError("slot_noise jitters learned queries: it needs slot_init='queries'")
         aliases = {paper: name for name, paper in TIME_MIXERS.items()}
         self.time_mixer = aliases.get(self.time_mixer, self.time_mixer)
         if self.time_mixer not in TIME_MIXERS:
@@ -118,6 +108,13 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict) -> Config:
+        for key, shipped in RETIRED.items():
+            if key in data and data[key] != shipped:
+                raise ValueError(
+                    f"config key {key}={data[key]!r} is an experiment that was removed (see the "
+                    f"model card, weights/README.md); only {key}={shipped!r} still loads"
+                )
+        data = {k: v for k, v in data.items() if k not in RETIRED}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

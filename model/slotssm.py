@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from .config import Config
 from .decoder import SlotDecoder, slot_frames
 from .encoder import FrameEncoder
-from .refine import refine_masks
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
 from .time_mixers import time_mixer
@@ -54,24 +53,12 @@ class SlotOutput:
     slots: Tensor  # (B, T, N, D)
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
-    flow: Tensor | None = None  # (B, T, 2, h, w) motion to the next frame, if a flow head
-    # (B, T, N, H, W) the masks re-fitted to the frame's edges, at the input size, at inference
-    # if the config asks for it (Config.mask_refine_radius; model/refine.py)
-    refined_masks: Tensor | None = None
+    flow: Tensor | None = None  # (B, T, 2, h, w) motion since the previous frame, if a flow head
+    # slot IDs are not an output of the network: model/segment.py makes them from the masks
 
     @property
     def depth(self) -> Tensor:
         return self.log_depth.exp()
-
-    @property
-    def segments(self) -> Tensor:
-        """(B, T, N, ., .): the masks that segment the frames, refined if available."""
-        return self.masks if self.refined_masks is None else self.refined_masks
-
-    @property
-    def slot_ids(self) -> Tensor:
-        """(B, T, ., .): the slot that explains each pixel best."""
-        return self.segments.argmax(dim=2)
 
 
 class SlotSSMBlock(nn.Module):
@@ -122,15 +109,9 @@ class OCSlotSSM(
             config = Config.from_dict(config)
         self.config = cfg = config or Config()
         self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
-        if cfg.slot_init == "queries":
-            # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
-            # the first step, so slots specialise instead of all decoding the same average
-            self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
-        else:  # one distribution for all slots (Locatello et al. 2020)
-            self.slot_mu = nn.Parameter(torch.randn(cfg.dim))
-            self.slot_log_sigma = nn.Parameter(torch.zeros(cfg.dim))
-            if cfg.slot_init == "placed":  # start position (x, y, 1-x, 1-y) -> slot offset
-                self.slot_place = nn.Linear(4, cfg.dim)
+        # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
+        # the first step, so slots specialise instead of all decoding the same average
+        self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
@@ -145,44 +126,13 @@ class OCSlotSSM(
 
     def initial_slots(self, batch: int, n: int, device) -> Tensor:
         """(batch, n, D). The first n learned queries; beyond the trained number, extra slots
-        are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic); with
-        config.slot_noise, every slot is jittered (see Config). slot_init "gaussian"/"placed":
-        see sampled_slots."""
-        if self.config.slot_init != "queries":
-            return self.sampled_slots(batch, n).to(device)
+        are drawn from a Gaussian fitted to the queries, with a fixed seed (deterministic)."""
         q = self.slot_queries
         if n > len(q):
             gen = torch.Generator().manual_seed(self.config.slot_seed)
             noise = torch.randn(n - len(q), q.shape[1], generator=gen).to(q.device)
             q = torch.cat([q, q.mean(0) + q.std(0) * noise])
-        q = q[:n].to(device).expand(batch, n, -1)
-        if self.config.slot_noise > 0:
-            spread = self.slot_queries.std(0).detach().to(device)
-            noise = self._draw(torch.randn, batch, (n, q.shape[-1]), offset=1).to(device)
-            q = q + self.config.slot_noise * spread * noise
-        return q
-
-    def sampled_slots(self, batch: int, n: int) -> Tensor:
-        """(batch, n, D) draws from the learned Gaussian ("placed": plus the embedding of a
-        random start position each). A new draw per clip in training; at inference one draw
-        seeded by slot_seed, so outputs are deterministic and the first n of n + k slots are
-        the same n slots."""
-        device = self.slot_mu.device
-        noise = self._draw(torch.randn, batch, (n, self.config.dim), offset=0).to(device)
-        slots = self.slot_mu + self.slot_log_sigma.exp() * noise
-        if self.config.slot_init == "placed":
-            xy = self._draw(torch.rand, batch, (n, 2), offset=1).to(device)
-            slots = slots + self.slot_place(torch.cat([xy, 1 - xy], -1))
-        return slots.expand(batch, -1, -1)
-
-    def _draw(self, sample, batch: int, shape: tuple[int, ...], offset: int) -> Tensor:
-        """Random initial-slot numbers: in training a new draw per clip, (batch, *shape); at
-        inference one draw seeded by slot_seed + offset, (1, *shape), the same for every clip
-        and chunk (deterministic). sample is torch.randn or torch.rand."""
-        if self.training:
-            return sample(batch, *shape)
-        gen = torch.Generator().manual_seed(self.config.slot_seed + offset)
-        return sample(1, *shape, generator=gen)
+        return q[:n].to(device).expand(batch, n, -1)
 
     # ---- forward -----------------------------------------------------------------------
     def forward(
@@ -222,12 +172,6 @@ class OCSlotSSM(
             rearrange(slots, "b t n d -> (b t) n d"), pos, scale, (H // stride, W // stride), (h, w)
         )
         masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
-        refined = None
-        # segmentation only (depth and RGB stay as decoded), so no loss needs it in training
-        if self.config.mask_refine_radius and not self.training:
-            refined = refine_masks(
-                masks, frames_in, self.config.mask_refine_radius, self.config.mask_refine_eps
-            )
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
@@ -243,7 +187,6 @@ class OCSlotSSM(
             positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
             flow=frames(flow) if flow is not None else None,
-            refined_masks=frames(refined) if refined is not None else None,
         )
 
     @staticmethod
@@ -265,7 +208,7 @@ class OCSlotSSM(
     # ---- loading -----------------------------------------------------------------------
     def with_config(self, **changes) -> OCSlotSSM:
         """The same weights under settings no parameter depends on (decoder_stride, mask
-        refinement, slot_noise, ...), in the same mode and on the same device. Strict: a change
+        refinement, ...), in the same mode and on the same device. Strict: a change
         that needs other weights is an error."""
         other = OCSlotSSM(Config(**self.config.to_dict() | changes))
         other.load_state_dict(self.state_dict())

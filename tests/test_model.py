@@ -8,8 +8,9 @@ import json
 import pytest
 import torch
 
-from model import Config, OCSlotSSM
+from model import Config, OCSlotSSM, SlotSegmenter
 from model import ssm as ssm_module
+from model.slot_encoder import InvertedAttention
 from model.ssm import SelectiveSSM
 
 TINY = Config(
@@ -113,51 +114,35 @@ def test_decoder_stride_2_decodes_finer_with_the_same_weights(model, video):
         Config(decoder_stride=3)
 
 
-def test_slot_noise_is_fixed_at_inference_and_fresh_in_training(video):
-    """slot_noise jitters the initial slots: one seeded draw at inference (deterministic,
-    batch-independent, same for every chunk of a stream), a new draw per clip in training."""
+def test_inverted_attention_updates_are_weighted_means_of_the_tokens():
+    """The OC variant's inverted attention: a softmax over slots (slots compete for every
+    token), then each slot's weights renormalised over the tokens, so its update is a
+    weighted mean of the values of the tokens it won. A mean does not change when every token
+    is repeated, and is the token's own value when all tokens are the same; a sum (the
+    softmax without the renormalisation) doubles and grows with the number of tokens."""
     torch.manual_seed(0)
-    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_noise": 1.0})).eval()
-    plain = m.with_config(slot_noise=0.0)
+    attention = InvertedAttention(16)
+    slots, tokens = torch.randn(2, 5, 16), torch.randn(2, 12, 16)
     with torch.no_grad():
-        full, again, alone = m(video), m(video), m(video[:1])
-        cache = m.alloc_cache(batch=2)
-        streamed = torch.cat([m(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
-        assert torch.equal(full.masks, again.masks)
-        assert rel_err(alone.masks, full.masks[:1]) < 1e-4
-        assert rel_err(streamed, full.masks) < 1e-4
-        assert rel_err(plain(video).masks, full.masks) > 1e-2  # the jitter is really applied
-        m.train()
-        a, b = m.initial_slots(2, 4, "cpu"), m.initial_slots(2, 4, "cpu")
-    assert not torch.equal(a, b) and not torch.equal(a[0], a[1])
-    with pytest.raises(ValueError, match="slot_noise"):
-        Config(slot_noise=-0.5)
+        updates, attn = attention(slots, tokens)
+        repeated, _ = attention(slots, tokens.repeat(1, 2, 1))
+        same, _ = attention(slots, tokens[:, :1].expand(-1, 30, -1))
+        value = attention.to_kv(attention.norm_tokens(tokens[:, :1])).chunk(2, -1)[1]
+    torch.testing.assert_close(attn.sum(1), torch.ones(2, 12))  # competition over slots
+    torch.testing.assert_close(repeated, updates)
+    torch.testing.assert_close(same, value.expand(-1, 5, -1))
 
 
-@pytest.mark.parametrize("init", ["gaussian", "placed"])
-def test_sampled_slots_are_exchangeable_seeded_and_stream(video, init):
-    """slot_init="gaussian"/"placed": every slot is a draw from one learned distribution (no
-    parameter belongs to a slot), the same seeded draw at inference for any batch and
-    chunking, the first n of n + k drawn slots unchanged, a new draw per clip in training."""
-    torch.manual_seed(0)
-    m = OCSlotSSM(Config(**TINY.to_dict() | {"slot_init": init})).eval()
-    assert not hasattr(m, "slot_queries") and m.slot_mu.shape == (TINY.dim,)
-    with torch.no_grad():
-        full, alone = m(video), m(video[:1])
-        cache = m.alloc_cache(batch=2)
-        streamed = torch.cat([m(video[:, t : t + 4], cache=cache).masks for t in (0, 4, 8)], 1)
-        assert torch.equal(full.masks, m(video).masks)
-        assert rel_err(alone.masks, full.masks[:1]) < 1e-4
-        assert rel_err(streamed, full.masks) < 1e-4
-        assert m(video, num_slots=7).masks.shape[2] == 7
-    assert torch.equal(m.initial_slots(1, 7, "cpu")[:, :4], m.initial_slots(1, 4, "cpu"))
-    m.train()
-    a = m.initial_slots(2, 4, "cpu")
-    assert not torch.equal(a, m.initial_slots(2, 4, "cpu")) and not torch.equal(a[0], a[1])
-    with pytest.raises(ValueError, match="slot_init"):
-        Config(slot_init="learned")
-    with pytest.raises(ValueError, match="slot_noise"):
-        Config(slot_init="gaussian", slot_noise=1.0)
+def test_retired_experiments_are_refused_but_old_configs_load():
+    """slot_init and slot_noise lost (model card) and left the model: a config saved while
+    they existed loads when it holds the shipped value; asking for the experiment fails."""
+    saved = TINY.to_dict() | {"slot_init": "queries", "slot_noise": 0.0}
+    assert Config.from_dict(saved) == TINY
+    for key, value in (("slot_init", "placed"), ("slot_noise", 1.0)):
+        with pytest.raises(ValueError, match=f"{key}.*removed"):
+            Config.from_dict(TINY.to_dict() | {key: value})
+    with pytest.raises(TypeError):
+        Config(slot_noise=1.0)
 
 
 def test_outputs_are_well_formed(model, video):
@@ -167,7 +152,6 @@ def test_outputs_are_well_formed(model, video):
     assert out.log_depth.shape == (2, 11, 16, 16)
     assert out.attention.shape == (2, 11, 4, 8, 8)
     assert out.rgb.shape == (2, 11, 3, 16, 16)
-    assert out.slot_ids.shape == (2, 11, 16, 16)
     assert out.flow is None  # no flow head unless the config asks for one
     torch.testing.assert_close(out.masks.sum(2), torch.ones(2, 11, 16, 16))
     torch.testing.assert_close(out.attention.sum(2), torch.ones(2, 11, 8, 8))
@@ -272,20 +256,31 @@ def test_bundled_weights_load_offline(monkeypatch):
 
 @pytest.mark.parametrize("chunks", [[13], [1] * 13, [5, 1, 7], [8, 5]])
 def test_bundled_weights_stream_like_parallel(chunks):
-    """The agreement of the two modes on the trained weights, as shipped (masks refined),
-    on a scene from the project's renderer."""
+    """The agreement of the two modes on the trained weights, as shipped (slot IDs from
+    refined, tracked masks), on a scene from the project's renderer."""
     from .app_helpers import scene_frames
 
     m = OCSlotSSM.from_pretrained("weights")
+    assert m.config.mask_refine_radius > 0  # the shipped config refines
     frames = scene_frames(frames=13, size=m.config.image_size, seed=5)
     video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
     with torch.no_grad():
         full = m(video)
-        cache, parts, t = m.alloc_cache(), [], 0
+        segments = SlotSegmenter.for_model(m.config)(full.masks[0], video[0])
+        cache, segmenter, parts, streamed, t = (
+            m.alloc_cache(),
+            SlotSegmenter.for_model(m.config),
+            [],
+            [],
+            0,
+        )
         for c in chunks:
             parts.append(m(video[:, t : t + c], cache=cache))
+            streamed.append(segmenter(parts[-1].masks[0], video[0, t : t + c]))
             t += c
-    assert full.refined_masks is not None  # the shipped config refines
-    for name in ("masks", "refined_masks", "log_depth", "attention", "slots", "rgb"):
-        streamed = torch.cat([getattr(p, name) for p in parts], dim=1)
-        assert rel_err(streamed, getattr(full, name)) < 1e-4, name
+    for name in ("masks", "log_depth", "attention", "slots", "rgb"):
+        joined = torch.cat([getattr(p, name) for p in parts], dim=1)
+        assert rel_err(joined, getattr(full, name)) < 1e-4, name
+    assert rel_err(torch.cat([s.masks for s in streamed]), segments.masks) < 1e-4
+    ids = torch.cat([s.slot_ids for s in streamed])
+    assert torch.equal(ids, segments.slot_ids)

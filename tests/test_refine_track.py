@@ -1,14 +1,16 @@
-"""The two steps between the decoder's masks and the slot IDs people see: edge-aware
-refinement (guided filter) and slot tracking over time."""
+"""The step between the decoder's masks and the slot IDs people see (model/segment.py):
+edge-aware refinement (guided filter) and slot tracking over time."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from model import Config, OCSlotSSM, SlotTracker
+from model import Config, OCSlotSSM, SlotSegmenter, SlotTracker
 from model.refine import guided_filter, refine_masks
+from model.segment import SOURCES
 
 from .test_model import TINY, rel_err
 
@@ -48,34 +50,70 @@ def test_refined_masks_partition_the_frame():
     torch.testing.assert_close(refined.sum(1), torch.ones(2, 32, 32))
 
 
+def test_refined_mask_edges_snap_to_the_frame_between_mask_pixels():
+    """What refinement adds over upsampling: a mask edge near a colour edge of the frame moves
+    onto it, at the frame's resolution, even where the colour edge splits a mask pixel in two
+    (column 13 of 32 is inside mask pixel 6 of 16); bilinear upsampling of the same masks
+    keeps the mask's own edge, 3 columns off."""
+    frames = step_image(32, edge=13)
+    x = torch.arange(16.0)
+    fg = torch.sigmoid((x - 7.5) / 1.5).expand(1, 1, 16, 16)  # the mask's edge at column 16
+    masks = torch.cat([1 - fg, fg], 1)
+    truth = (torch.arange(32) >= 13).expand(32, 32)
+    refined = refine_masks(masks, frames, 3, 1e-4)
+    assert torch.equal(refined.argmax(1)[0], truth)
+    upsampled = F.interpolate(masks, size=(32, 32), mode="bilinear", align_corners=False)
+    assert (upsampled.argmax(1)[0] != truth).sum() >= 3 * 32
+    # the layout away from the edge is the masks': a uniform frame changes nothing
+    flat = refine_masks(masks, torch.full((1, 3, 32, 32), 0.5), 3, 1e-4)
+    assert torch.equal(flat.argmax(1)[0], upsampled.argmax(1)[0])
+
+
 @pytest.fixture(scope="module")
-def models():
+def model():
     torch.manual_seed(0)
-    plain = OCSlotSSM(TINY).eval()
-    refined = plain.with_config(mask_refine_radius=2)  # strict: refinement has no weights
-    return plain, refined
+    return OCSlotSSM(TINY).eval().with_config(mask_refine_radius=2)  # refinement: no weights
 
 
-def test_refinement_changes_only_the_segments_and_streams(models):
-    plain, model = models
-    video = torch.rand(2, 11, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+def test_segmenter_stages_and_streaming(model):
+    """One step from masks to slot IDs (model/segment.py): "decoded" is the masks as they
+    are, "untracked" the masks refined at the frames' size, "tracked" a per-frame permutation
+    of those; depth and RGB are the network's. Fed chunk by chunk (the app's recurrent
+    mode), the segmenter gives what it gives on the whole clip."""
+    video = torch.rand(1, 11, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        full, base = model(video), plain(video)
-        cache = model.alloc_cache(batch=2)
+        full = model(video)
+        cache = model.alloc_cache(batch=1)
         parts = [model(video[:, t : t + c], cache=cache) for t, c in ((0, 4), (4, 1), (5, 6))]
-    assert base.refined_masks is None and base.segments is base.masks
-    assert full.refined_masks.shape == (2, 11, 4, 32, 32)  # at the input size
-    assert full.slot_ids.shape == (2, 11, 32, 32)
-    torch.testing.assert_close(full.refined_masks.sum(2), torch.ones(2, 11, 32, 32))
-    for name in ("masks", "log_depth", "rgb"):  # depth and RGB stay as decoded
-        torch.testing.assert_close(getattr(full, name), getattr(base, name))
-    streamed = torch.cat([p.refined_masks for p in parts], 1)
-    assert rel_err(streamed, full.refined_masks) < 1e-4
-    model.train()  # no loss uses the refined masks: training skips them
-    try:
-        assert model(video[:, :2]).refined_masks is None
-    finally:
-        model.eval()
+    masks, frames = full.masks[0], video[0]
+    stage = {s: SlotSegmenter.for_model(model.config, source=s)(masks, frames) for s in SOURCES}
+    assert torch.equal(stage["decoded"].masks, masks)
+    untracked = stage["untracked"].masks
+    assert untracked.shape == (11, 4, 32, 32)  # at the frames' size
+    torch.testing.assert_close(untracked.sum(1), torch.ones(11, 32, 32))
+    torch.testing.assert_close(
+        untracked, refine_masks(masks, frames, 2, model.config.mask_refine_eps)
+    )
+    tracked = stage["tracked"]
+    for t, perm in enumerate(tracked.perms):
+        assert sorted(perm) == [0, 1, 2, 3]
+        assert torch.equal(tracked.masks[t], untracked[t][torch.from_numpy(perm)])
+    assert tracked.slot_ids.shape == (11, 32, 32)
+    for source in SOURCES:
+        segmenter = SlotSegmenter.for_model(model.config, source=source)
+        chunks, t = [], 0
+        for part in parts:
+            c = part.masks.shape[1]
+            chunks.append(segmenter(part.masks[0], frames[t : t + c]))
+            t += c
+        streamed = torch.cat([c.masks for c in chunks])
+        assert rel_err(streamed, stage[source].masks) < 1e-4, source
+        assert torch.equal(torch.cat([c.slot_ids for c in chunks]), stage[source].slot_ids)
+        assert np.array_equal(np.concatenate([c.perms for c in chunks]), stage[source].perms)
+    with pytest.raises(ValueError, match="source"):
+        SlotSegmenter(4, source="refined")
+    with pytest.raises(ValueError, match="4 slots"):
+        SlotSegmenter(4)(torch.rand(2, 3, 8, 8).softmax(1), torch.rand(2, 3, 16, 16))
     with pytest.raises(ValueError, match="mask_refine"):
         Config(mask_refine_radius=-1)
     with pytest.raises(ValueError, match="mask_refine"):
