@@ -1,16 +1,25 @@
-"""Evaluate weights on a data set from the renderer, against two simple baselines.
+"""Evaluate weights: on a data set from the renderer (ground truth), or on real videos (motion).
 
     python -m model.evaluate --data DIR --json OUT [--weights weights/] [--num-slots N]
+    python -m model.evaluate --videos DIR --json OUT [--fps 10] [--motion-size 128]
 
-Writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows them:
-masks refined if the config asks for it, labels tracked over time), depth_absrel,
-depth_rmse, depth_delta1 (also median-scaled), num_videos, slot_centre_spread (how far a
-slot's first-frame centre moves across clips: near 0 means slots are bound to image
-positions, not to objects) and
-the segmentation scores of earlier stages ("stages": "untracked", the masks before tracking;
-"decoded", the decoder's masks alone), and the same numbers for the baselines:
+--data writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows
+them: model/segment.py, masks refined if the config asks for it, labels tracked over time),
+depth_absrel, depth_rmse, depth_delta1 (also median-scaled), num_videos, slot_centre_spread
+(how far a slot's first-frame centre moves across clips: near 0 means slots are bound to
+image positions, not to objects); what the network does alone: decoder_fg_ari (the decoder's
+masks, no refinement or tracking), memoryless_fg_ari (the same with the SSM state reset at
+every frame, i.e. each frame run as a clip of its own) and memory_worth (decoder_fg_ari -
+memoryless_fg_ari: what the model's memory is worth); the segmentation scores of every stage
+("stages": "untracked", the masks before tracking; "decoded"; "memoryless"), and the same
+numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
+
+--videos needs no ground truth (model/motion.py): per clip ("clips") and on average, the
+best single slot's video IoU with the region that moves on its own in the optical flow, as
+the app shows the slots (motion_iou) and from the decoder alone (decoder_motion_iou), beside
+a fixed 3x3 grid of image cells (grid_motion_iou), on frames sampled at --fps.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,7 +38,7 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 from tqdm import tqdm
 
-from .data import Clip, load_folder
+from .data import VIDEO_EXTENSIONS, Clip, load_folder
 from .metrics import (
     depth_metrics,
     fg_ari,
@@ -38,32 +48,46 @@ from .metrics import (
     slot_centre_spread,
     slot_centres,
 )
+from .motion import best_label_iou, grid_ids, moving_regions
+from .segment import SlotSegmenter
 from .slotssm import OCSlotSSM
-from .track import SlotTracker
+
+MOTION_FPS = 10.0  # --videos: frames per second sampled, as the app does by default
+MOTION_SIZE = 128  # --videos: flow at 64 px misses slow motion; the model still sees 64 px
 
 
 @torch.inference_mode()
 def predict_clip(
-    model: OCSlotSSM, rgb: np.ndarray, num_slots: int | None = None
+    model: OCSlotSSM,
+    rgb: np.ndarray,
+    num_slots: int | None = None,
+    size: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """rgb (T, S, S, 3) uint8 -> slot_ids (T, S, S) as the app shows them (masks refined if
-    the config says so, labels tracked over time: model/track.py), the same before tracking
-    (slot_ids_untracked) and from the decoded masks alone (slot_ids_decoded), depth (T, S, S)
-    and the decoded masks (T, N, h, w)."""
+    """rgb (T, S, S, 3) uint8 at the model's size -> at `size` (default (S, S)): slot_ids
+    (T, ., .) as the app shows them (model/segment.py: masks refined if the config says so,
+    labels tracked over time), the same before tracking (slot_ids_untracked), from the
+    decoded masks alone (slot_ids_decoded) and from the decoded masks with the state reset at
+    every frame (slot_ids_memoryless), depth (T, ., .), and the decoded masks (T, N, h, w)."""
     device = next(model.parameters()).device
     video = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
     out = model(video, num_slots=num_slots)
-    size = rgb.shape[1:3]
+    alone = model(video.transpose(0, 1), num_slots=num_slots)  # T clips of one frame each
+    size = size or rgb.shape[1:3]
+    n = out.masks.shape[2]
 
     def resized(x: Tensor) -> Tensor:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
-    segments = resized(out.segments[0])
-    tracked, _ = SlotTracker(segments.shape[1])(segments)
-    return {
-        "slot_ids": tracked.argmax(1).cpu().numpy(),
-        "slot_ids_untracked": segments.argmax(1).cpu().numpy(),
-        "slot_ids_decoded": resized(out.masks[0]).argmax(1).cpu().numpy(),
+    def slot_ids(masks: Tensor, source: str) -> np.ndarray:
+        segments = SlotSegmenter.for_model(model.config, n, source)(masks, video[0])
+        return resized(segments.masks).argmax(1).cpu().numpy()
+
+    ids = {
+        f"slot_ids_{source}": slot_ids(out.masks[0], source) for source in ("untracked", "decoded")
+    }
+    return ids | {
+        "slot_ids": slot_ids(out.masks[0], "tracked"),
+        "slot_ids_memoryless": slot_ids(alone.masks[:, 0], "decoded"),
         "depth": resized(out.log_depth[0].unsqueeze(1))[:, 0].exp().cpu().numpy(),
         "masks": out.masks[0].cpu().numpy(),
     }
@@ -117,7 +141,7 @@ def evaluate(
 ) -> dict:
     n = num_slots or model.config.num_slots
     model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
-    stages = {"untracked": [], "decoded": []}
+    stages = {"untracked": [], "decoded": [], "memoryless": []}
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
@@ -140,9 +164,80 @@ def evaluate(
         | {"slot_centre_spread": slot_centre_spread(centres)}
         | {"stages": {stage: mean_scores(rows) for stage, rows in stages.items()}}
     )
+    # what the network itself does, apart from the post-processing, and what its memory adds
+    decoder = result["stages"]["decoded"].get("fg_ari", float("nan"))
+    memoryless = result["stages"]["memoryless"].get("fg_ari", float("nan"))
+    result |= {
+        "decoder_fg_ari": decoder,
+        "memoryless_fg_ari": memoryless,
+        "memory_worth": decoder - memoryless,
+    }
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}
     return result
+
+
+def read_videos(folder: str | Path, size: int, fps: float) -> list[tuple[str, np.ndarray]]:
+    """Every video of a folder (no ground truth needed) as (name, frames (T, size, size, 3)
+    uint8), sampled at about fps frames per second as the app does (every k-th frame)."""
+    import imageio.v3 as iio
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"video folder {folder} does not exist")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not paths:
+        raise ValueError(f"{folder} has no videos ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    videos = []
+    for path in paths:
+        native = iio.immeta(path, plugin="pyav").get("fps") or fps
+        step = max(1, round(native / fps))
+        frames = [
+            cv2.resize(f[..., :3], (size, size), interpolation=cv2.INTER_AREA)
+            for i, f in enumerate(iio.imiter(path, plugin="pyav"))
+            if i % step == 0
+        ]
+        if len(frames) < 2:
+            raise ValueError(f"{path}: fewer than 2 frames could be decoded")
+        videos.append((path.stem, np.stack(frames)))
+    return videos
+
+
+def evaluate_motion(
+    model: OCSlotSSM,
+    videos: list[tuple[str, np.ndarray]],
+    num_slots: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """The motion score (model/motion.py) of real clips without ground truth. videos: (name,
+    frames (T, S, S, 3) uint8) at the analysed size S; the model sees them at its own size.
+    Per clip and mean: the best single slot's video IoU with the moving region, as the app
+    shows the slots (motion_iou), from the decoder's masks alone (decoder_motion_iou), and of
+    a fixed 3x3 grid of cells (grid_motion_iou), with the share of the frames scored and of
+    their pixels that move."""
+    s = model.config.image_size
+    rows = {}
+    for name, frames in tqdm(videos, desc="motion", disable=not progress):
+        moving, scored = moving_regions(frames)
+        small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
+        pred = predict_clip(model, small, num_slots, size=frames.shape[1:3])
+        rows[name] = {
+            "motion_iou": best_label_iou(pred["slot_ids"], moving, scored),
+            "decoder_motion_iou": best_label_iou(pred["slot_ids_decoded"], moving, scored),
+            "grid_motion_iou": best_label_iou(grid_ids(moving.shape), moving, scored),
+            "frames": len(frames),
+            "scored_frames": float(scored.mean()),
+            "moving_share": float(moving[scored].mean()) if scored.any() else float("nan"),
+        }
+    return (
+        {
+            "num_videos": len(videos),
+            "num_slots": num_slots or model.config.num_slots,
+            "motion_size": int(videos[0][1].shape[1]) if videos else None,
+        }
+        | mean_scores(list(rows.values()))
+        | {"clips": rows}
+    )
 
 
 def sha256(path: str | Path) -> str:
@@ -155,7 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="folder written by python -m model.synth")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="folder written by python -m model.synth")
+    what.add_argument(
+        "--videos", help="folder of real videos without ground truth: the motion score"
+    )
     p.add_argument("--json", required=True, help="where to write the metrics")
     p.add_argument(
         "--weights", default="weights", help="weights folder or Hub repo id (default: weights)"
@@ -171,11 +270,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-baselines", action="store_true", help="skip the one-slot and k-means baselines"
     )
+    p.add_argument(
+        "--fps", type=float, default=MOTION_FPS, help="--videos: frames per second sampled"
+    )
+    p.add_argument(
+        "--motion-size",
+        type=int,
+        default=MOTION_SIZE,
+        help="--videos: side of the frames the flow and the score are computed at",
+    )
     args = p.parse_args(argv)
     if args.num_slots is not None and args.num_slots < 1:
         p.error("--num-slots must be >= 1")
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
+    if args.fps <= 0 or args.motion_size < 16:
+        p.error("--fps must be > 0 and --motion-size >= 16")
     device = (
         "cuda"
         if args.device == "auto" and torch.cuda.is_available()
@@ -183,25 +293,38 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         model = OCSlotSSM.from_pretrained(args.weights).to(device)
-        clips = load_folder(args.data, model.config.image_size, args.limit)
+        if args.videos:
+            videos = read_videos(args.videos, args.motion_size, args.fps)[: args.limit]
+        else:
+            clips = load_folder(args.data, model.config.image_size, args.limit)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         p.exit(2, f"error: {err}\n")
-    if all(c.masks is None for c in clips):
-        p.exit(
-            2,
-            f"error: {args.data} has no instance masks to evaluate against (use a folder written by model.synth)\n",
-        )
-    result = evaluate(model, clips, args.num_slots, baselines=not args.no_baselines)
+    if args.videos:
+        result = evaluate_motion(model, videos, args.num_slots)
+        result |= {"videos": str(args.videos), "fps": args.fps}
+    else:
+        if all(c.masks is None for c in clips):
+            p.exit(
+                2,
+                f"error: {args.data} has no instance masks to evaluate against (use a folder "
+                "written by model.synth, or --videos for real clips)\n",
+            )
+        result = evaluate(model, clips, args.num_slots, baselines=not args.no_baselines)
+        result |= {"data": str(args.data)}
     weights_file = Path(args.weights) / "model.safetensors"
-    result |= {"weights": args.weights, "device": device, "data": str(args.data)}
+    result |= {"weights": args.weights, "device": device}
     if weights_file.is_file():
         result["weights_sha256"] = sha256(weights_file)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        json.dumps({k: v for k, v in result.items() if k not in ("baselines", "stages")}, indent=2)
-    )
-    for name, b in result["stages"].items():
+    nested = ("baselines", "stages", "clips")
+    print(json.dumps({k: v for k, v in result.items() if k not in nested}, indent=2))
+    for name, row in result.get("clips", {}).items():
+        print(
+            f"{name}: motion_iou={row['motion_iou']:.3f} decoder={row['decoder_motion_iou']:.3f} "
+            f"grid={row['grid_motion_iou']:.3f}"
+        )
+    for name, b in result.get("stages", {}).items():
         print(
             f"{name}: fg_ari={b.get('fg_ari', float('nan')):.3f} miou={b.get('miou', float('nan')):.3f}"
         )
