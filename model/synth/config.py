@@ -1,0 +1,145 @@
+"""What a data set is made of: the scene config, its presets, and the constants of each stage.
+
+The defaults reproduce generator version 1 (a room, an orbiting camera, four primitive
+shapes, no camera effects) bit for bit: the project's data sets are defined by their seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GENERATOR_VERSION = 2  # 2: scene kinds, camera kinds, composite shapes, effects (defaults = 1)
+
+# the room, in metres: objects move inside |x|, |z| < ARENA; walls stand at |x|, |z| = ROOM
+ARENA, ROOM = 3.2, 11.0
+CAMERA_RADIUS = (5.5, 7.5)  # distance of the camera from the room's centre
+CAMERA_ELEVATION = (np.radians(22), np.radians(48))
+FOV = np.radians(50)  # vertical field of view (non-square frames widen the horizontal one)
+ORBIT_SPEED = 0.25  # radians per second at camera_motion = 1
+SPEED = (0.3, 1.6)  # object speeds, m/s
+STATIC_PROB = 0.25  # share of objects that do not move
+AMBIENT = (0.28, 0.45)
+SPECULAR, SHININESS = 0.35, 24.0
+EPS = 1e-4  # ray offset that keeps shadow rays from hitting their own surface
+# Depth 0 means unknown, as for the user's depth maps (model/data.py) and in the training
+# loss: the sky has no depth, and neither has ground farther than a depth sensor would reach.
+MAX_DEPTH = 100.0
+SKY_DISTANCE = 1e4  # where the sky's points sit when flow is computed: at infinity, in effect
+WIDTH_MULTIPLE = 8  # non-square frames: width rounded to this (H.264 and the model's patches)
+
+SCENES = ("room", "table", "ground", "hand")
+CAMERAS = ("orbit", "static", "pan", "zoom", "shake")
+SHAPE_SETS = ("basic", "all")
+
+
+@dataclass
+class SceneConfig:
+    size: int = 64  # frame height in pixels; the width is size * aspect
+    frames: int = 8
+    min_objects: int = 3
+    max_objects: int = 8
+    camera_motion: float = 1.0  # 0 = static camera, whatever its kind
+    texture_prob: float = 0.5  # probability that an object is textured
+    photo_prob: float = 0.5  # probability that the ground / walls use a photograph
+    aa: int = 1  # supersampling factor for RGB (depth, masks and flow use the centre sample)
+    fps: float = 12.0
+    shadows: bool = True  # off only to test that shadows darken what they fall on
+    # ---- generator version 2: every default below leaves version 1's output unchanged
+    aspect: float = 1.0  # width / height; the width is rounded to a multiple of 8
+    scenes: tuple[str, ...] = ("room",)  # each clip draws one kind (repeat a kind to weight it)
+    cameras: tuple[str, ...] = ("orbit",)  # each clip draws one camera kind
+    shapes: str = "basic"  # basic: sphere, ellipsoid, box, cylinder; all: + thin, composite,
+    # concave and articulated objects (each one instance id)
+    blur_prob: float = 0.0  # share of clips with motion blur (RGB only)
+    blur_samples: int = 4  # sub-frame renders averaged into a blurred frame
+    noise: float = 0.0  # sensor noise: each clip draws a level in [0, noise] (8-bit units)
+    codec_prob: float = 0.0  # share of clips sent through H.264 and back (the app's reader)
+    codec_crf: tuple[int, int] = (20, 36)  # x264 quality range (higher = worse)
+
+    def __post_init__(self):
+        self.scenes, self.cameras = tuple(self.scenes), tuple(self.cameras)
+        self.codec_crf = tuple(int(c) for c in self.codec_crf)
+        for name, kinds, known in (
+            ("scene", self.scenes, SCENES),
+            ("camera", self.cameras, CAMERAS),
+            ("shapes", (self.shapes,), SHAPE_SETS),
+        ):
+            bad = [k for k in kinds if k not in known]
+            if bad or not kinds:
+                raise ValueError(f"unknown {name} kind {bad or kinds}: choose from {known}")
+
+    @property
+    def height(self) -> int:
+        return self.size
+
+    @property
+    def width(self) -> int:
+        if self.aspect == 1.0:
+            return self.size
+        return max(
+            WIDTH_MULTIPLE, int(round(self.size * self.aspect / WIDTH_MULTIPLE)) * WIDTH_MULTIPLE
+        )
+
+
+# A preset names a config; flags given beside it override its fields.
+PRESETS: dict[str, dict] = {
+    "room": {},  # generator version 1, exactly
+    "mixed": {
+        "scenes": SCENES,
+        "cameras": CAMERAS,
+        "shapes": "all",
+        "blur_prob": 0.3,
+        "noise": 6.0,
+        "codec_prob": 0.5,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where a scene kind plays, in metres: the ground the objects move on and the camera."""
+
+    arena: tuple[float, float]  # objects move inside |x| < arena[0], |z| < arena[1]
+    object_radius: tuple[float, float]
+    speed: tuple[float, float]  # m/s
+    camera_radius: tuple[float, float]
+    camera_elevation: tuple[float, float]  # radians
+    target_height: float  # the camera looks at about this height above the stage's centre
+    scale: float  # lengths of the camera's wobble and of background textures, room = 1
+
+
+STAGES = {
+    "room": Stage((ARENA, ARENA), (0.35, 0.8), SPEED, CAMERA_RADIUS, CAMERA_ELEVATION, 0.3, 1.0),
+    # a table top seen from a sitting person's eyes; the arena is the table's (sampled)
+    "table": Stage(
+        (0.5, 0.35),
+        (0.04, 0.1),
+        (0.04, 0.25),
+        (0.6, 1.1),
+        (np.radians(28), np.radians(60)),
+        0.03,
+        0.15,
+    ),
+    # open ground under the sky, seen from low so the horizon shows
+    "ground": Stage(
+        (5.0, 5.0),
+        (0.4, 1.1),
+        (0.5, 2.2),
+        (8.0, 13.0),
+        (np.radians(6), np.radians(20)),
+        0.9,
+        1.5,
+    ),
+    # close-up of a table top where a hand moves one object
+    "hand": Stage(
+        (0.12, 0.12),
+        (0.025, 0.05),
+        (0.0, 0.0),
+        (0.38, 0.6),
+        (np.radians(35), np.radians(62)),
+        0.03,
+        0.1,
+    ),
+}
