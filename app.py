@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -43,7 +41,8 @@ def main() -> None:
 
     import torch
 
-    from app.layout import ASSETS, build_demo
+    from app.examples import ASSETS, example_paths
+    from app.layout import HIDE_PLAYER_ERROR, build_demo
     from app.session import Decomposer, pick_device
     from model import OCSlotSSM
 
@@ -60,16 +59,11 @@ def main() -> None:
     concurrency = args.concurrency or (2 if device.type == "cuda" else 1)
     print(
         f"OC-SlotSSM: {sum(p.numel() for p in model.parameters()):,} parameters, {model.config.num_slots} slots, "
-        f"{model.config.image_size}x{model.config.image_size}; device {device} (torch {torch.__version__}); "
+        f"short side {model.config.image_size} px; device {device} (torch {torch.__version__}); "
         f"weights sha256 {decomposer.weights_sha256}"
     )
-    # cached example outputs belong to these weights and this config: new ones render afresh
-    version = hashlib.sha256(
-        (decomposer.weights_sha256 + json.dumps(model.config.to_dict(), sort_keys=True)).encode()
-    ).hexdigest()[:12]
-    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", f".gradio/cached_examples/{version}")
-    examples = sorted(ASSETS.glob("*.mp4"))
-    demo = build_demo(decomposer, examples, concurrency=concurrency)
+    # examples run through the model when clicked (not cached: results belong to a session)
+    demo = build_demo(decomposer, example_paths(), concurrency=concurrency)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
@@ -77,6 +71,7 @@ def main() -> None:
         max_file_size=f"{MAX_FILE_MB}mb",
         footer_links=["api", "gradio"],
         allowed_paths=[str(ASSETS)],
+        js=HIDE_PLAYER_ERROR,
     )
 
 

@@ -17,6 +17,9 @@ MAX_FRAMES = MAX_SECONDS * MAX_SAMPLE_FPS
 OUTPUT_SIDES = [320, 480, 640, 960]  # long side of the rendered videos
 DEFAULT_OUTPUT_SIDE = 640
 MAX_SLOTS = 16
+# the model sees frames at the video's aspect, short side at its trained size; a long side
+# beyond this many short sides is squeezed (a panorama would cost the model many times the work)
+MAX_MODEL_ASPECT = 2.0
 CHUNK_FRAMES = 16  # frames per model call in recurrent mode: memory is flat in video length
 WORK_TTL_SECONDS = 3600  # per-request work folders and cached outputs are deleted after this
 

@@ -18,7 +18,6 @@ from model.palette import PALETTE, colorize_ids, slot_color
 
 BORDER_DARKEN = 0.35  # slot borders are drawn at this brightness, to read as outlines
 DIM = 0.25  # brightness of the other slots in the "only this slot" view
-SCALE_BAR_WIDTH = 14
 
 
 def upsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +62,8 @@ def slot_view(
 
 class DepthColoring:
     """Log-depth to colour with one fixed range for the whole video (set from its first
-    frames), near = bright, so colours mean the same distance in every frame."""
+    frames), near = bright, so colours mean the same distance in every frame. The scale is
+    drawn on the page (depth_scale_html), not into the video, where player controls cover it."""
 
     def __init__(self, first_depths: np.ndarray):
         logd = np.log(np.maximum(first_depths, 1e-6))
@@ -71,29 +71,71 @@ class DepthColoring:
         if self.hi - self.lo < 1e-3:
             self.hi = self.lo + 1e-3
 
+    @property
+    def range(self) -> tuple[float, float]:
+        """Depth at the near (brightest) and far (darkest) ends of the colour scale."""
+        return float(np.exp(self.lo)), float(np.exp(self.hi))
+
     def __call__(self, depth: np.ndarray) -> np.ndarray:
-        """depth (H, W) -> (H, W, 3) uint8 with a scale bar on the right."""
+        """depth (H, W) -> (H, W, 3) uint8."""
         x = (np.log(np.maximum(depth, 1e-6)) - self.lo) / (self.hi - self.lo)
-        img = self._colormap(1.0 - np.clip(x, 0, 1))
-        return self._scale_bar(img)
+        return colormap(1.0 - np.clip(x, 0, 1))
 
-    @staticmethod
-    def _colormap(x: np.ndarray) -> np.ndarray:
-        return cv2.applyColorMap((x * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
 
-    def _scale_bar(self, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        if w < 4 * SCALE_BAR_WIDTH or h < 48:
-            return img
-        ramp = self._colormap(np.linspace(1, 0, h - 24)[:, None].repeat(SCALE_BAR_WIDTH - 4, 1))
-        x0 = w - SCALE_BAR_WIDTH - 4
-        img = img.copy()
-        img[10 : h - 14, x0 : x0 + SCALE_BAR_WIDTH - 4] = ramp
-        font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, h / 900)
-        for text, y in ((f"{np.exp(self.lo):.1f}", 9), (f"{np.exp(self.hi):.1f}", h - 2)):
-            (tw, _), _ = cv2.getTextSize(text, font, scale, 1)
-            cv2.putText(img, text, (w - tw - 2, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-        return img
+def colormap(x: np.ndarray) -> np.ndarray:
+    """x in [0, 1] (1 = near) -> RGB uint8, the depth view's colours (inferno)."""
+    return cv2.applyColorMap((x * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+
+
+def depth_scale_html(depth_range: tuple[float, float], metric: bool) -> str:
+    """A horizontal colour bar, near (bright) on the left, labelled in dark text on the page."""
+    stops = ", ".join(
+        "rgb({},{},{})".format(*colormap(np.array([[x]]))[0, 0]) for x in np.linspace(1, 0, 9)
+    )
+    if metric:
+        near, far = (f"{d:.1f} m" for d in depth_range)
+        unit = "metres (the rendered scenes have true depth)"
+    else:
+        near, far, unit = "near", "far", "relative (near → far): no scale is known for this video"
+    bar = f"height:14px;border-radius:3px;background:linear-gradient(to right, {stops})"
+    return (
+        '<div class="depth-scale" style="max-width:520px">'
+        f'<div style="{bar}"></div>'
+        '<div style="display:flex;justify-content:space-between;font-size:0.9em">'
+        f"<span>{html.escape(near)}</span><span>{html.escape(far)}</span></div>"
+        f'<div style="font-size:0.85em;opacity:0.8">Depth: {html.escape(unit)}</div></div>'
+    )
+
+
+class KeyFrames:
+    """A few frames spread over the video, kept small (input | slots | depth) for a PNG strip."""
+
+    COUNT, WIDTH = 4, 240  # key frames, and the width of each of the three panels
+
+    def __init__(self, expected_frames: int):
+        self.wanted = set(np.linspace(0, expected_frames - 1, self.COUNT).round().astype(int))
+        self.kept: dict[int, np.ndarray] = {}
+        self.last: np.ndarray | None = None
+
+    def offer(self, index: int, *panels: np.ndarray) -> None:
+        if index in self.wanted or not self.kept:
+            self.kept[index] = self._row(panels)
+            self.last = None
+        else:
+            self.last = panels  # kept as the last frame in case the video ends early
+
+    def _row(self, panels) -> np.ndarray:
+        h, w = panels[0].shape[:2]
+        size = (self.WIDTH, max(2, round(h * self.WIDTH / w)))
+        return np.concatenate(
+            [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in panels], 1
+        )
+
+    def rows(self) -> list[np.ndarray]:
+        rows = [self.kept[i] for i in sorted(self.kept)]
+        if self.last is not None and len(rows) < self.COUNT:
+            rows.append(self._row(self.last))
+        return rows
 
 
 def composite(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """The inference session: one uploaded video in, overlay / depth / composite videos, arrays,
-timelines and an archive out.
+timelines, a key-frame strip and an archive out.
 
-Frames stream decode -> model (recurrent mode, CHUNK_FRAMES at a time, one cache and one
-slot tracker per request) -> render -> encode, so memory stays flat however long the video is.
+A request is a list of named steps, run chunk by chunk (CHUNK_FRAMES frames at a time, one
+model cache and one slot segmenter per request, so memory stays flat however long the video
+is): decode -> infer -> slot IDs -> render -> encode, then package once at the end.
+`Decomposer.stream` yields a `Step` before each one, so a page can say what is happening.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,18 +21,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model import OCSlotSSM, SlotTracker
+from model import OCSlotSSM
+from model.segment import SlotSegmenter
 
 from . import render
-from .export import ChunkedArray, write_npz, write_zip
+from .export import ChunkedArray, npz_layout, write_keyframes, write_npz, write_zip
 from .limits import (
     CHUNK_FRAMES,
     DEFAULT_OUTPUT_SIDE,
     DEFAULT_SAMPLE_FPS,
     DEFAULT_SECONDS,
     MAX_FRAMES,
+    MAX_MODEL_ASPECT,
 )
-from .video_io import Mp4Writer, TruncatedVideo, VideoError, iter_frames, output_size, probe
+from .video_io import (
+    Mp4Writer,
+    TruncatedVideo,
+    VideoError,
+    VideoInfo,
+    iter_frames,
+    output_size,
+    probe,
+)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -54,6 +66,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def model_input_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) the model sees: the video's aspect with the short side at the trained size and
+    the long side a multiple of 4 (the encoder's stride), at most MAX_MODEL_ASPECT times the
+    short side (a panorama is squeezed rather than costing the model many times the work)."""
+    aspect = min(max(width, height) / min(width, height), MAX_MODEL_ASPECT)
+    long_side = max(short_side, int(round(short_side * aspect / 4)) * 4)
+    return (long_side, short_side) if width >= height else (short_side, long_side)
+
+
 @dataclass
 class Settings:
     fps: float = DEFAULT_SAMPLE_FPS
@@ -63,11 +84,34 @@ class Settings:
     max_side: int = DEFAULT_OUTPUT_SIDE
     on_long: str = "trim"  # or "refuse"
     slot_ids: str = "tracked"  # one of SLOT_ID_SOURCES
+    metric_depth: bool = False  # depth in metres (the project's rendered scenes) or relative
 
 
 # where the shown slot IDs come from (the stages model.evaluate scores): refined masks with
 # labels tracked over time, refined masks in the model's own slot order, the decoder's masks
 SLOT_ID_SOURCES = ("tracked", "untracked", "decoded")
+
+# what each step is called on the page, in the order a chunk goes through them
+STAGES = {
+    "decode": "reading frames",
+    "infer": "running the model",
+    "slot_ids": "assigning pixels to slots",
+    "render": "drawing slots and depth",
+    "encode": "encoding the videos",
+    "package": "packing the downloads",
+}
+
+
+@dataclass
+class Step:
+    """Yielded before each step: which one starts, and how many frames are finished."""
+
+    stage: str  # a key of STAGES
+    done: int
+    expected: int
+
+    def __iter__(self):  # (done, expected, stage), as progress callbacks take it
+        return iter((self.done, self.expected, self.stage))
 
 
 @dataclass
@@ -77,21 +121,85 @@ class Result:
     depth: Path
     composite: Path
     archive: Path
+    npz: Path
+    keyframes: Path
     times: np.ndarray  # (T,) seconds
     pixel_share: np.ndarray  # (T, N)
     attention: np.ndarray  # (T, N)
     size: tuple[int, int]  # (W, H) of the rendered videos
+    model_size: tuple[int, int]  # (w, h) of the frames the model saw
     fps: float
     num_slots: int
+    depth_range: tuple[float, float]  # depth at the colour scale's near and far ends
+    metric_depth: bool
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Chunk:
+    """One chunk on its way through the steps."""
+
+    frames: list[tuple[float, np.ndarray]]  # (time, RGB frame at the output size)
+    video: torch.Tensor | None = None  # (1, t, 3, h, w) the model's input
+    out: object = None  # SlotOutput
+    masks: torch.Tensor | None = None  # (t, N, h', w') in label order
+    attention: np.ndarray | None = None  # (t, N) in label order
+    ids: np.ndarray | None = None  # (t, H, W) uint8 at the output size
+    depth: np.ndarray | None = None  # (t, H, W) float32 at the output size
+    pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+class Job:
+    """Everything one request builds up: sizes, writers, the carried model and slot state."""
+
+    def __init__(self, model: OCSlotSSM, info: VideoInfo, settings: Settings, workdir: Path):
+        self.settings, self.info, self.workdir = settings, info, workdir
+        self.warnings: list[str] = []
+        limit = settings.max_seconds
+        if info.duration > limit + 0.5:
+            if settings.on_long == "refuse":
+                raise VideoError(
+                    f"The video is {info.duration:.0f} s long; the limit is {limit:.0f} s."
+                )
+            self.warnings.append(
+                f"The video is {info.duration:.0f} s long: only the first {limit:.0f} s were processed."
+            )
+        self.fps = min(settings.fps, info.fps)
+        seconds = min(info.duration or limit, limit)
+        self.expected = max(1, min(MAX_FRAMES, math.ceil(seconds * self.fps)))
+        self.size = output_size(info, settings.max_side)
+        self.model_size = model_input_size(*self.size, model.config.image_size)
+        self.n = settings.num_slots or model.config.num_slots
+        self.cache = model.alloc_cache(batch=1, num_slots=self.n)
+        self.segmenter = SlotSegmenter.for_model(model.config, self.n, settings.slot_ids)
+        self.coloring: render.DepthColoring | None = None
+        self.keyframes = render.KeyFrames(self.expected)
+        self.shares: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.timings = dict.fromkeys((*STAGES, "total"), 0.0)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.arrays = {name: ChunkedArray(workdir / "arrays", name) for name in npz_layout()}
+        w, h = self.size
+        self.paths = {k: workdir / f"{k}.mp4" for k in ("overlay", "depth", "composite")}
+        self.writers = {
+            k: Mp4Writer(p, self.fps, (2 * w if k == "composite" else w, h))
+            for k, p in self.paths.items()
+        }
+
+    def step(self, stage: str) -> Step:
+        return Step(stage, len(self.times), max(self.expected, len(self.times)))
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
 
 
 Progress = Callable[[int, int, str], None]  # (frames done, frames expected, stage)
 
 
 class Decomposer:
-    """Holds the model (loaded once, shared, read-only); every call gets its own state."""
+    """Holds the model (loaded once, shared, read-only); every call gets its own Job."""
 
     def __init__(
         self, model: OCSlotSSM, device: torch.device, weights_file: Path | None, model_name: str
@@ -106,7 +214,7 @@ class Decomposer:
     def run(
         self, path: str | Path, settings: Settings, workdir: Path, progress: Progress | None = None
     ) -> Result:
-        """Process a whole video; progress(done, expected, stage) is called after each chunk."""
+        """Process a whole video; progress(done, expected, stage) is called before each step."""
         for item in self.stream(path, settings, workdir):
             if isinstance(item, Result):
                 return item
@@ -114,156 +222,152 @@ class Decomposer:
                 progress(*item)
         raise AssertionError("stream ended without a result")
 
-    def stream(self, path: str | Path, settings: Settings, workdir: Path):
-        """Generator: yields (frames done, frames expected, stage) after each chunk, then the
-        Result. Closing it early (a cancelled request) stops the work at a chunk boundary."""
-        yield from self._stream(path, settings, workdir)
-
-    def _stream(self, path, settings: Settings, workdir: Path):
+    def stream(self, path: str | Path, settings: Settings, workdir: Path) -> Iterator:
+        """Generator: yields a Step before each step, then the Result. Closing it early (a
+        cancelled request) stops the work at a step boundary."""
         if settings.slot_ids not in SLOT_ID_SOURCES:
             raise ValueError(
                 f"slot_ids must be one of {SLOT_ID_SOURCES}, got {settings.slot_ids!r}"
             )
         t_start = time.perf_counter()
-        timings = dict.fromkeys(("decode", "model", "render", "encode", "package"), 0.0)
-        info = probe(path)
-        warnings = []
-        limit = settings.max_seconds
-        if info.duration > limit + 0.5:
-            if settings.on_long == "refuse":
-                raise VideoError(
-                    f"The video is {info.duration:.0f} s long; the limit is {limit:.0f} s."
-                )
-            warnings.append(
-                f"The video is {info.duration:.0f} s long: only the first {limit:.0f} s were processed."
-            )
-        fps = min(settings.fps, info.fps)
-        expected = max(1, min(MAX_FRAMES, math.ceil(min(info.duration or limit, limit) * fps)))
-        size = output_size(info, settings.max_side)
-        n = settings.num_slots or self.model.config.num_slots
-        s = self.model.config.image_size
-
-        workdir.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            name: ChunkedArray(workdir / "arrays", name, dtype)
-            for name, dtype in (
-                ("slot_ids", np.uint8),
-                ("depth", np.float16),
-                ("masks", np.float16),
-                ("attention", np.float32),
-            )
-        }
-        shares, times = [], []
-        cache = self.model.alloc_cache(batch=1, num_slots=n)
-        tracker = SlotTracker(n)  # slot colours follow what they cover, across chunks too
-        coloring = None
-        paths = {k: workdir / f"{k}.mp4" for k in ("overlay", "depth", "composite")}
-        writers = {
-            k: Mp4Writer(p, fps, (size[0] * (2 if k == "composite" else 1), size[1]))
-            for k, p in paths.items()
-        }
-
-        # per chunk, not around the generator: grad mode is thread-local, and a server may
-        # run each step of a generator on a different worker thread
-        @torch.inference_mode()
-        def process(chunk: list[tuple[float, np.ndarray]]) -> None:
-            nonlocal coloring
-            t0 = time.perf_counter()
-            small = np.stack(
-                [cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for _, f in chunk]
-            )
-            video = (
-                torch.from_numpy(small)
-                .to(self.device)
-                .permute(0, 3, 1, 2)
-                .float()
-                .div(255)
-                .unsqueeze(0)
-            )
-            out = self.model(video, cache=cache)
-            masks = out.masks[0] if settings.slot_ids == "decoded" else out.segments[0]
-            if settings.slot_ids == "tracked":
-                masks, perms = tracker(masks)  # (t, N, h, w): label l shows slot perms[:, l]
-            else:
-                perms = np.tile(np.arange(n), (len(masks), 1))
-            log_depth = out.log_depth[0]  # (t, h, w)
-            # (t, N) share of the tokens each slot won, in the tracker's label order
-            attention = (
-                out.attention[0]
-                .mean(dim=(-1, -2))
-                .gather(1, torch.from_numpy(perms).to(self.device))
-            )
-            t1 = time.perf_counter()
-            ids, _ = render.upsample_masks(masks, size)
-            depth = (
-                F.interpolate(
-                    log_depth[:, None],
-                    size=(size[1], size[0]),
-                    mode="bilinear",
-                    align_corners=False,
-                )[:, 0]
-                .exp()
-                .cpu()
-                .numpy()
-            )
-            coloring = coloring or render.DepthColoring(depth)
-            frames_out = []
-            for (_, frame), frame_ids, frame_depth in zip(chunk, ids, depth, strict=True):
-                ov = render.overlay(frame, frame_ids, settings.opacity)
-                dp = coloring(frame_depth)
-                frames_out.append((ov, dp, render.composite(ov, dp)))
-                shares.append(np.bincount(frame_ids.ravel(), minlength=n)[:n] / frame_ids.size)
-            t2 = time.perf_counter()
-            for ov, dp, comp in frames_out:
-                writers["overlay"].write(ov)
-                writers["depth"].write(dp)
-                writers["composite"].write(comp)
-            arrays["slot_ids"].append(ids)
-            arrays["depth"].append(depth)
-            arrays["masks"].append(masks.cpu().numpy())
-            arrays["attention"].append(attention.cpu().numpy())
-            times.extend(t for t, _ in chunk)
-            timings["model"] += t1 - t0
-            timings["render"] += t2 - t1
-            timings["encode"] += time.perf_counter() - t2
-
-        chunk: list[tuple[float, np.ndarray]] = []
-        frames = iter_frames(path, info, fps, limit, size)
+        job = Job(self.model, probe(path), settings, workdir)
+        steps = (
+            ("infer", self._infer),
+            ("slot_ids", self._slot_ids),
+            ("render", self._render),
+            ("encode", self._encode),
+        )
+        frames = iter_frames(path, job.info, job.fps, settings.max_seconds, job.size)
         try:
             while True:
-                t0 = time.perf_counter()
-                try:
-                    item = next(frames, None)
-                except TruncatedVideo:
-                    warnings.append(
-                        f"The file is damaged after {len(times) + len(chunk)} frames: showing what could be decoded."
-                    )
-                    item = None
-                timings["decode"] += time.perf_counter() - t0
-                if item is not None:
-                    chunk.append(item)
-                if chunk and (len(chunk) == CHUNK_FRAMES or item is None):
-                    process(chunk)
-                    chunk = []
-                    yield len(times), max(expected, len(times)), "decode → model → render → encode"
-                if item is None:
+                yield job.step("decode")
+                chunk = self._timed(job, "decode", self._decode, job, frames)
+                if not chunk.frames:
                     break
+                for stage, fn in steps:
+                    yield job.step(stage)
+                    self._timed(job, stage, fn, job, chunk)
         finally:
-            for w in writers.values():
-                w.close()
-        if not times:
+            job.close()
+        if not job.times:
             raise VideoError("No frames could be decoded from this video.")
+        yield job.step("package")
+        yield self._package(job, t_start)
 
+    @staticmethod
+    def _timed(job: Job, stage: str, fn, *args):
         t0 = time.perf_counter()
-        yield len(times), len(times), "package"
-        write_npz(workdir / "slots.npz", arrays)
-        timings["package"] = time.perf_counter() - t0
-        timings["total"] = time.perf_counter() - t_start
-        meta = {
-            "fps": fps,
-            "frame_count": len(times),
-            "width": size[0],
-            "height": size[1],
+        try:
+            return fn(*args)
+        finally:
+            job.timings[stage] += time.perf_counter() - t0
+
+    # ---- the steps, in order -------------------------------------------------------------
+    @staticmethod
+    def _decode(job: Job, frames: Iterator) -> Chunk:
+        """Up to CHUNK_FRAMES frames; a damaged file ends the video with a warning."""
+        chunk = Chunk(frames=[])
+        try:
+            for item in frames:
+                chunk.frames.append(item)
+                if len(chunk.frames) == CHUNK_FRAMES:
+                    break
+        except TruncatedVideo:
+            done = len(job.times) + len(chunk.frames)
+            job.warnings.append(
+                f"The file is damaged after {done} frames: showing what could be decoded."
+            )
+        return chunk
+
+    # grad mode is thread-local, and a server may run each step of a generator on a different
+    # worker thread: inference mode is entered per step, not around the generator
+    @torch.inference_mode()
+    def _infer(self, job: Job, chunk: Chunk) -> None:
+        """The model in recurrent mode, on frames at the video's aspect (the model's size)."""
+        small = np.stack(
+            [cv2.resize(f, job.model_size, interpolation=cv2.INTER_AREA) for _, f in chunk.frames]
+        )
+        chunk.video = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2)[None]
+        chunk.video = chunk.video.float().div(255)
+        chunk.out = self.model(chunk.video, cache=job.cache)
+
+    @torch.inference_mode()
+    def _slot_ids(self, job: Job, chunk: Chunk) -> None:
+        """Masks -> slot IDs at the output size (model/segment.py: refined, tracked), and each
+        slot's share of the encoder's tokens in the same label order."""
+        seg = job.segmenter(chunk.out.masks[0], chunk.video[0])
+        chunk.masks = seg.masks
+        perms = torch.from_numpy(seg.perms).to(self.device)
+        chunk.attention = chunk.out.attention[0].mean(dim=(-1, -2)).gather(1, perms).cpu().numpy()
+        chunk.ids, _ = render.upsample_masks(seg.masks, job.size)
+        w, h = job.size
+        log_depth = chunk.out.log_depth[0][:, None]  # (t, 1, h, w)
+        up = F.interpolate(log_depth, size=(h, w), mode="bilinear", align_corners=False)
+        chunk.depth = up[:, 0].exp().cpu().numpy()
+
+    @staticmethod
+    def _render(job: Job, chunk: Chunk) -> None:
+        """Overlay, colour-mapped depth and side by side, frame by frame."""
+        job.coloring = job.coloring or render.DepthColoring(chunk.depth)
+        opacity = job.settings.opacity
+        for (_, frame), ids, depth in zip(chunk.frames, chunk.ids, chunk.depth, strict=True):
+            ov = render.overlay(frame, ids, opacity)
+            dp = job.coloring(depth)
+            chunk.pictures.append((ov, dp, render.composite(ov, dp)))
+            job.keyframes.offer(len(job.times) + len(chunk.pictures) - 1, frame, ov, dp)
+            job.shares.append(np.bincount(ids.ravel(), minlength=job.n)[: job.n] / ids.size)
+
+    @staticmethod
+    def _encode(job: Job, chunk: Chunk) -> None:
+        """Frames into the three mp4s, arrays to the work folder; the chunk is then done."""
+        for ov, dp, comp in chunk.pictures:
+            job.writers["overlay"].write(ov)
+            job.writers["depth"].write(dp)
+            job.writers["composite"].write(comp)
+        job.arrays["slot_ids"].append(chunk.ids)
+        job.arrays["depth"].append(chunk.depth)
+        job.arrays["masks"].append(chunk.masks.cpu().numpy())
+        job.arrays["attention"].append(chunk.attention)
+        job.times.extend(t for t, _ in chunk.frames)
+
+    def _package(self, job: Job, t_start: float) -> Result:
+        """slots.npz, the key-frame strip, meta.json (with the timings so far) and the zip."""
+        t0 = time.perf_counter()
+        npz = write_npz(job.workdir / "slots.npz", job.arrays)
+        keyframes = write_keyframes(job.workdir / "keyframes.png", job.keyframes.rows())
+        job.timings["package"] = time.perf_counter() - t0
+        job.timings["total"] = time.perf_counter() - t_start
+        files = {f"{k}.mp4": p for k, p in job.paths.items()}
+        files |= {"slots.npz": npz, "keyframes.png": keyframes}
+        archive = write_zip(job.workdir / "slot_decomposition.zip", files, self._meta(job))
+        return Result(
+            workdir=job.workdir,
+            overlay=job.paths["overlay"],
+            depth=job.paths["depth"],
+            composite=job.paths["composite"],
+            archive=archive,
+            npz=npz,
+            keyframes=keyframes,
+            times=np.array(job.times),
+            pixel_share=np.array(job.shares),
+            attention=job.arrays["attention"].read(),
+            size=job.size,
+            model_size=job.model_size,
+            fps=job.fps,
+            num_slots=job.n,
+            depth_range=job.coloring.range,
+            metric_depth=job.settings.metric_depth,
+            warnings=job.warnings,
+            timings=dict(job.timings),
+        )
+
+    def _meta(self, job: Job) -> dict:
+        info, (w, h) = job.info, job.size
+        return {
+            "fps": job.fps,
+            "frame_count": len(job.times),
+            "width": w,
+            "height": h,
             "source": {
                 "width": info.width,
                 "height": info.height,
@@ -272,49 +376,19 @@ class Decomposer:
                 "codec": info.codec,
                 "rotation": info.rotation,
             },
-            "num_slots": n,
+            "num_slots": job.n,
             "model": self.model_name,
-            "model_resolution": s,
+            "model_resolution": list(job.model_size),  # (w, h) of the frames the model saw
             "weights_sha256": self.weights_sha256,
             # the same weights decode differently with another config (e.g. decoder_stride)
             "model_config": self.model.config.to_dict(),
             "device": str(self.device),
-            "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
-            "settings": settings.__dict__,
-            "warnings": warnings,
-            "arrays": {
-                "slot_ids": "(T, H, W) uint8 at the rendered size",
-                "depth": "(T, H, W) float16 at the rendered size",
-                "masks": "(T, N, h, w) float16 at the model's resolution, in the labels' order"
-                + (" (the decoder's masks)" if settings.slot_ids == "decoded" else " (refined)"),
-                "attention": "(T, N) float32 share of encoder tokens, in the labels' order",
-            },
+            "timings_seconds": {k: round(v, 3) for k, v in job.timings.items()},
+            "settings": job.settings.__dict__,
+            "warnings": job.warnings,
+            "depth_unit": "metres" if job.settings.metric_depth else "relative",
+            "arrays": npz_layout(job.settings.slot_ids),
         }
-        archive = write_zip(
-            workdir / "slot_decomposition.zip",
-            {
-                "overlay.mp4": paths["overlay"],
-                "depth.mp4": paths["depth"],
-                "composite.mp4": paths["composite"],
-                "slots.npz": workdir / "slots.npz",
-            },
-            meta,
-        )
-        yield Result(
-            workdir=workdir,
-            overlay=paths["overlay"],
-            depth=paths["depth"],
-            composite=paths["composite"],
-            archive=archive,
-            times=np.array(times),
-            pixel_share=np.array(shares),
-            attention=arrays["attention"].read(),
-            size=size,
-            fps=fps,
-            num_slots=n,
-            warnings=warnings,
-            timings=timings,
-        )
 
     def render_slot_view(
         self,

@@ -64,8 +64,8 @@ def probe(path: str | Path) -> VideoInfo:
         raise
     except Exception as err:  # hostile files fail in many ways inside FFmpeg and PyAV
         log.info("probe failed: %r", err)
-        raise VideoError(
-            f"This file could not be read as a video ({type(err).__name__})."
+        raise VideoError(  # the details are for the log, not for the person
+            "This file could not be read as a video: it may be damaged, or not a video at all."
         ) from None
     if not width or not height:
         raise VideoError("The video track has no frame size (the file may be truncated).")

@@ -72,7 +72,9 @@ def main() -> None:
         print(
             f"{args.seconds:g} s of {WIDTH}x{HEIGHT} @ {FPS} fps -> {t['frames']} frames at {t['size'][0]}x{t['size'][1]}"
         )
-        for stage in ("decode", "model", "render", "encode", "package"):
+        from app.session import STAGES
+
+        for stage in STAGES:
             print(f"  {stage:8s} {t[stage]:6.2f} s")
         print(f"  {'total':8s} {t['total']:6.2f} s  (wall incl. model load {wall:.2f} s)")
 

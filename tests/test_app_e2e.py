@@ -38,30 +38,35 @@ def count_frames(path) -> tuple[int, tuple[int, int], str]:
 
 def test_decompose_with_the_video_alone(app, clip):
     client = Client(app.url, verbose=False)
-    overlay, depth, side, plot, legend, archive, files, summary, slot_choice = client.predict(
+    overlay, depth, side, plot, legend, archive, files, summary, slot, scale = client.predict(
         video=handle_file(str(clip)), api_name="/decompose"
     )
     n, size, codec = count_frames(overlay)
     assert n == 20 and size == (128, 96) and codec == "h264"  # 2 s sampled at the default 10 fps
     assert count_frames(depth)[:2] == (20, (128, 96))
     assert count_frames(side)[:2] == (20, (256, 96))
-    assert "slot 0" in legend and "frames" in summary
+    assert "slot 0" in legend and "frames" in summary and "relative" in scale
     assert plot["type"] == "plotly" and len(json.loads(plot["plot"])["data"]) == 2 * 9
 
     with zipfile.ZipFile(archive) as z:
-        assert {"overlay.mp4", "depth.mp4", "slots.npz", "meta.json"} <= set(z.namelist())
+        names = {"overlay.mp4", "depth.mp4", "slots.npz", "keyframes.png", "meta.json"}
+        assert names <= set(z.namelist())
+        assert z.getinfo("slots.npz").file_size < 1_000_000  # compressed (raw: 3.6 MB)
         meta = json.loads(z.read("meta.json"))
         arrays = np.load(io.BytesIO(z.read("slots.npz")))
         assert arrays["slot_ids"].shape == (20, 96, 128) and arrays["slot_ids"].dtype == np.uint8
         assert arrays["depth"].shape == (20, 96, 128) and np.isfinite(arrays["depth"]).all()
-        assert arrays["masks"].shape == (20, 9, 64, 64) and arrays["masks"].dtype == np.float16
+        # the model sees the video's 4:3 aspect: short side 64, long side 64 * 4 / 3 -> 84
+        assert arrays["masks"].shape == (20, 9, 64, 84) and arrays["masks"].dtype == np.float16
         assert arrays["attention"].shape == (20, 9)
         np.testing.assert_allclose(arrays["attention"].sum(1), 1, atol=1e-3)
     assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
     assert (meta["width"], meta["height"]) == (128, 96)
     assert len(meta["weights_sha256"]) == 64 and meta["device"] == "cpu"
     assert meta["model_config"]["num_slots"] == meta["num_slots"]  # the bundled default
-    assert {"decode", "model", "render", "encode", "total"} <= set(meta["timings_seconds"])
+    assert {"decode", "infer", "slot_ids", "render", "encode", "total"} <= set(
+        meta["timings_seconds"]
+    )
 
 
 def test_settings_and_determinism(app, clip):

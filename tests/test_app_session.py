@@ -25,7 +25,7 @@ def test_stream_steps_on_different_threads(tmp_path):
         clip, Settings(max_side=48), tmp_path / "work"
     )  # downscaled, never upscaled
     items = []
-    for _ in range(10):  # each next() in a fresh thread, like a server's worker pool
+    for _ in range(40):  # each next() in a fresh thread, like a server's worker pool
         with ThreadPoolExecutor(1) as pool:
             item = pool.submit(next, stream, None).result()
         if item is None:
@@ -33,7 +33,10 @@ def test_stream_steps_on_different_threads(tmp_path):
         items.append(item)
     result = items[-1]
     assert isinstance(result, Result)
-    assert [i[0] for i in items[:-2]] == [16, 32, 40]  # frames done after each chunk of 16
+    steps = items[:-1]
+    assert [s.done for s in steps if s.stage == "decode"] == [0, 16, 32, 40]  # chunks of 16
+    assert [s.stage for s in steps[:5]] == ["decode", "infer", "slot_ids", "render", "encode"]
+    assert steps[-1].stage == "package" and steps[-1].done == 40
     with np.load(result.workdir / "slots.npz") as z:
         assert z["slot_ids"].shape == (40, 48, 48) and z["slot_ids"].max() < 5
     assert result.pixel_share.shape == (40, 5)
@@ -54,7 +57,7 @@ def test_slot_id_sources_agree_with_each_other(tmp_path):
         with np.load(result.workdir / "slots.npz") as z:
             got[source] = {k: z[k] for k in ("masks", "attention", "slot_ids")}
     s = model.config.image_size
-    assert got["decoded"]["masks"].shape == (24, 9, s // 2, s // 2)
+    assert got["decoded"]["masks"].shape == (24, 9, s // 2, s // 2)  # a square clip
     assert got["untracked"]["masks"].shape == got["tracked"]["masks"].shape == (24, 9, s, s)
     assert not np.array_equal(got["untracked"]["slot_ids"], got["decoded"]["slot_ids"])
     for t in range(24):  # per frame, tracked = untracked with the slots reordered
@@ -67,3 +70,12 @@ def test_slot_id_sources_agree_with_each_other(tmp_path):
         )
     with pytest.raises(ValueError, match="slot_ids"):
         dec.run(clip, Settings(slot_ids="bogus"), tmp_path / "bogus")
+
+
+def test_the_model_sees_the_video_aspect():
+    from app.session import model_input_size
+
+    assert model_input_size(640, 360, 64) == (112, 64)  # 16:9, long side a multiple of 4
+    assert model_input_size(360, 640, 64) == (64, 112)  # portrait
+    assert model_input_size(96, 96, 64) == (64, 64)
+    assert model_input_size(1920, 400, 64) == (128, 64)  # a panorama is capped at 2:1

@@ -1,0 +1,38 @@
+"""The words on the page. The model's measured quality lives in MEASURED, the one place to
+update when the model changes (the model card, weights/README.md, has the full tables)."""
+
+from __future__ import annotations
+
+# Measured on the shipped weights; update with the model card when the model changes.
+MEASURED = {
+    # video FG-ARI on held-out clips of the project's renderer (1 = every object its own slot
+    # through the whole clip, 0 = no better than chance)
+    "fg_ari_decoder": 0.67,  # the network's masks alone
+    "fg_ari_shown": 0.77,  # after the weight-free edge fitting and tracking the page shows
+    "depth_absrel": 0.095,  # mean relative depth error on the same clips
+}
+
+DESCRIPTION = """
+# Slot decomposition studio
+Drop in a video and see how **OC-SlotSSM** ([Slot State Space Models](https://arxiv.org/abs/2406.12272),
+Jiang et al., NeurIPS 2024) splits it into a few *slots*. The model was trained only to predict
+**depth** on scenes rendered by this project; it was never shown what an object is. **Every pixel
+is coloured by the slot that explains it best**, and the predicted depth is shown beside it.
+"""
+
+HONESTY = f"""
+**What to expect.** On rendered scenes like the examples, the slots mostly line up with the
+objects: the model's own masks score {MEASURED["fg_ari_decoder"]:.2f} video FG-ARI on held-out
+scenes, {MEASURED["fg_ari_shown"]:.2f} after the page fits them to the image's edges and keeps
+their colours consistent from frame to frame (1.0 would be perfect), and depth is off by
+{100 * MEASURED["depth_absrel"]:.0f}% on average. On real footage the slots are mostly **regions
+of the image** (left, top, middle...), not objects, and they do not follow a moving object
+through time; depth is relative there (near vs far), not metres.
+"""
+
+SLOT_SOURCES = [
+    ("fitted to image edges, colours kept across frames", "tracked"),
+    ("fitted to image edges, the model's slot order", "untracked"),
+    ("the decoder's masks alone", "decoded"),
+]
+SLOT_SOURCES_INFO = "edge fitting and colour matching need no training; the last is the model alone"
