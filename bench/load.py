@@ -2,16 +2,22 @@
 inputs mixed in.
 
     python -m bench.load [--clients 4] [--requests 3] [--seconds 4]
+    python -m bench.load --soak 100 [--seconds 4]
 
 Prints requests served, failures (a bad input answered with a clear error counts as
 served correctly), p50/p95 latency, the server's peak resident memory, and the work files
 left on disk afterwards.
+
+--soak N: N sequential requests from one client instead, the server's resident memory (RSS)
+after each; passes (exit 0) if the RSS after the last is within SOAK_TOLERANCE_MB of the RSS
+after the tenth, i.e. memory does not grow with the number of requests served.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +28,7 @@ import numpy as np
 import psutil
 from gradio_client import Client, handle_file
 
-from tests.app_helpers import LaunchedApp, scene_frames, write_video
+from .harness import LaunchedApp, scene_frames, write_video
 
 
 def make_inputs(folder: Path, seconds: float) -> dict[str, Path]:
@@ -43,6 +49,39 @@ def make_inputs(folder: Path, seconds: float) -> dict[str, Path]:
     return inputs
 
 
+SOAK_TOLERANCE_MB = 100
+SOAK_BASELINE = 10  # requests after which the caches and allocator have warmed up
+
+
+def soak(requests: int, seconds: float) -> bool:
+    """Sequential requests; prints the RSS after each; True if it stays flat."""
+    with tempfile.TemporaryDirectory() as tmp:
+        good = make_inputs(Path(tmp), seconds)["good"]
+        app = LaunchedApp()
+        try:
+            server = psutil.Process(app.proc.pid)
+            client = Client(app.url, verbose=False)
+            rss = []
+            for i in range(requests):
+                start = time.perf_counter()
+                client.predict(video=handle_file(str(good)), api_name="/decompose")
+                rss.append(server.memory_info().rss / 2**20)
+                print(
+                    f"request {i + 1:3d}: {time.perf_counter() - start:5.2f} s, RSS {rss[-1]:.0f} MB"
+                )
+        finally:
+            app.stop()
+    base = rss[min(SOAK_BASELINE, len(rss)) - 1]
+    slope = np.polyfit(np.arange(len(rss)), rss, 1)[0] if len(rss) > 1 else 0.0
+    ok = rss[-1] - base <= SOAK_TOLERANCE_MB
+    print(
+        f"RSS after request {min(SOAK_BASELINE, len(rss))}: {base:.0f} MB, after {len(rss)}: "
+        f"{rss[-1]:.0f} MB (max {max(rss):.0f} MB, fitted slope {slope:+.2f} MB/request): "
+        f"{'PASS' if ok else 'FAIL'} (bar: within {SOAK_TOLERANCE_MB} MB)"
+    )
+    return ok
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,7 +91,10 @@ def main() -> None:
         "--requests", type=int, default=3, help="good requests per client (one bad one is added)"
     )
     p.add_argument("--seconds", type=float, default=4.0, help="length of the good clip")
+    p.add_argument("--soak", type=int, default=0, help="N sequential requests, RSS after each")
     args = p.parse_args()
+    if args.soak:
+        sys.exit(0 if soak(args.soak, args.seconds) else 1)
 
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp), args.seconds)
