@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -10,7 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.synth import SceneConfig, clip_seed, load_clip, render_clip, write_dataset
+from model.synth import (
+    PRESETS,
+    SceneConfig,
+    clip_plan,
+    clip_seed,
+    load_clip,
+    main,
+    render_clip,
+    write_dataset,
+)
+from model.synth.render import render_frame
+from model.synth.scenes import sample_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = SceneConfig(size=32, frames=4)
@@ -138,20 +150,213 @@ def test_dataset_roundtrip_and_cli(tmp_path):
         ["--size", "8"],
         ["--min-objects", "5", "--max-objects", "2"],
         ["--frames", "0"],
+        ["--aspect", "wide"],
+        ["--scenes", "room,moon"],
+        ["--codec-prob", "2"],
+        ["--preset", "cartoon"],
     ],
 )
-def test_cli_refuses_bad_arguments(tmp_path, args):
+def test_cli_refuses_bad_arguments(tmp_path, args, capsys):
     base = {"--videos": "1", "--size": "32", "--frames": "2"}
     for k in args[::2]:
         base.pop(k, None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "model.synth",
-        "--out",
-        str(tmp_path),
-        *[x for kv in base.items() for x in kv],
-        *args,
-    ]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(SystemExit) as exit_:  # in-process: a subprocess each costs seconds
+        main(["--out", str(tmp_path), *[x for kv in base.items() for x in kv], *args])
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+# ---- generator version 2: scene kinds, cameras, shapes, effects, frame shapes -----------
+
+TINY = {"size": 24, "frames": 3}
+
+
+def _digest(clip) -> str:
+    """RGB, masks and depth to the millimetre (robust to last-bit differences of libm)."""
+    h = hashlib.sha256()
+    for a in (clip["rgb"], clip["masks"], np.round(clip["depth"], 3)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "cfg, expected",
+    [  # rendered by generator version 1 (model/synth.py before the package), seeds (11, i)
+        (
+            SceneConfig(size=32, frames=4),
+            ["1925f0132e7ed37d", "f19dc2492e5bf932", "a91ea692427c3d46"],
+        ),
+        (
+            SceneConfig(size=24, frames=3, aa=2, camera_motion=0.5),
+            ["fca50adf8a1222a1", "9d3b2686639899c7", "cb067c298cba4ea1"],
+        ),
+    ],
+)
+def test_default_renders_version_1_exactly(cfg, expected):
+    """The project's data sets are defined by seed: the defaults must not move a bit."""
+    assert [_digest(render_clip(clip_seed(11, i), cfg)) for i in range(3)] == expected
+    assert SceneConfig(**PRESETS["room"]) == SceneConfig()
+
+
+OPTIONS = {
+    "table": {"scenes": ("table",)},
+    "ground": {"scenes": ("ground",)},
+    "hand": {"scenes": ("hand",)},
+    "static": {"cameras": ("static",)},
+    "pan": {"cameras": ("pan",)},
+    "zoom": {"cameras": ("zoom",)},
+    "shake": {"cameras": ("shake",)},
+    "shapes": {"shapes": "all", "min_objects": 6},
+    "blur": {"blur_prob": 1.0, "blur_samples": 3},
+    "noise": {"noise": 8.0},
+    "codec": {"codec_prob": 1.0},
+    "aspect": {"aspect": 16 / 9},
+    "mixed": PRESETS["mixed"],
+}
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_each_option_is_deterministic_by_seed(name):
+    cfg = SceneConfig(**{**TINY, **OPTIONS[name]})
+    a, b = render_clip(clip_seed(4, 1), cfg), render_clip(clip_seed(4, 1), cfg)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert not np.array_equal(a["rgb"], render_clip(clip_seed(4, 2), cfg)["rgb"])
+    assert a["rgb"].shape == (3, cfg.height, cfg.width, 3) and a["masks"].max() <= 255
+
+
+@pytest.mark.parametrize("kind", ["room", "table", "ground", "hand"])
+def test_masks_agree_with_depth(kind):
+    """Every object pixel is nearer than the background the same ray meets without the
+    objects; background pixels keep the background's depth; known depth is positive."""
+    cfg = SceneConfig(size=32, frames=2, scenes=(kind,), shapes="all")
+    covered = 0
+    for i in range(3):
+        scene = sample_scene(np.random.default_rng(clip_seed(6, i)), cfg, kind, "orbit")
+        empty = type(scene)(scene.kind, scene.env, scene.look, [], scene.cam)
+        for t in range(cfg.frames):
+            full, bare = render_frame(scene, t, cfg), render_frame(empty, t, cfg)
+            obj = full.ids > 0
+            assert (full.depth[obj] > 0).all()  # objects always have a depth
+            assert np.array_equal(full.depth[~obj], bare.depth[~obj])
+            behind = bare.depth[obj]
+            assert (full.depth[obj][behind > 0] < behind[behind > 0]).all()
+            covered += obj.sum()
+    assert covered > 50
+    if kind == "ground":  # the sky is unknown depth, at the top of the frame
+        assert (bare.depth[0] == 0).all() and (bare.depth[-1] > 0).all()
+    else:
+        assert (bare.depth > 0).all()
+
+
+def test_composite_objects_have_one_id():
+    """Objects of several parts (composites, figures, the hand) appear under one id each,
+    and a clip never has more ids than objects."""
+    multi = 0
+    for kind in ("room", "hand"):
+        cfg = SceneConfig(size=48, frames=1, scenes=(kind,), shapes="all", min_objects=5)
+        for i in range(4):
+            scene = sample_scene(np.random.default_rng(clip_seed(8, i)), cfg, kind, "static")
+            frame = render_frame(scene, 0, cfg)
+            assert frame.ids.max() <= len(scene.objs)
+            flat = frame.ids.ravel()
+            for k, obj in enumerate(scene.objs, start=1):
+                seen = np.unique(frame.parts[flat == k])
+                assert seen.max(initial=0) < len(obj.parts)
+                multi += len(seen) > 1
+            assert (frame.parts[flat == 0] == 0).all()
+    assert multi >= 3  # several objects show two or more of their parts under their one id
+
+
+@pytest.mark.parametrize(
+    "aspect, size, shape", [(16 / 9, 64, (64, 112)), (4 / 3, 48, (48, 64)), (0.75, 32, (32, 24))]
+)
+def test_non_square_frames(aspect, size, shape):
+    cfg = SceneConfig(size=size, frames=2, aspect=aspect)
+    assert (cfg.height, cfg.width) == shape
+    if size == 32:
+        c = render_clip(clip_seed(0, 0), cfg)
+        assert c["rgb"].shape == (2, *shape, 3) and c["depth"].shape == (2, *shape)
+        assert c["masks"].shape == (2, *shape) and c["flow"].shape == (2, *shape, 2)
+
+
+@pytest.mark.parametrize(
+    "options", [{"aspect": 16 / 9}, {"cameras": ("zoom",)}, {"scenes": ("hand",)}]
+)
+def test_flow_carries_pixels_to_the_same_object_in_new_scenes(options):
+    cfg = SceneConfig(size=40, frames=3, shapes="all", **options)
+    hits = []
+    for i in range(3):
+        c = render_clip(clip_seed(1, i), cfg)
+        H, W = c["masks"].shape[1:]
+        for t in range(2):
+            ys, xs = np.nonzero(c["masks"][t] > 0)
+            tx = np.round(xs + c["flow"][t][ys, xs, 0]).astype(int)
+            ty = np.round(ys + c["flow"][t][ys, xs, 1]).astype(int)
+            inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
+            hits.append(
+                c["masks"][t + 1][ty[inside], tx[inside]] == c["masks"][t][ys[inside], xs[inside]]
+            )
+    assert np.mean(np.concatenate(hits)) > 0.8
+
+
+@pytest.mark.parametrize(
+    "effect, bound",
+    [
+        ({"codec_prob": 1.0, "codec_crf": (30, 30)}, 25.0),
+        ({"noise": 6.0}, 8.0),
+        ({"blur_prob": 1.0}, 30.0),
+    ],
+)
+def test_effects_change_rgb_only(effect, bound):
+    """H.264 (through the app's writer and reader), noise and motion blur change the RGB a
+    little; depth, masks and flow are those of the same clip without the effect."""
+    base = SceneConfig(size=32, frames=3)
+    cfg = SceneConfig(**{**base.__dict__, **effect})
+    for i in range(2):
+        plain, worked = render_clip(clip_seed(2, i), base), render_clip(clip_seed(2, i), cfg)
+        for k in ("depth", "masks", "flow"):
+            assert np.array_equal(plain[k], worked[k]), k
+        diff = np.abs(plain["rgb"].astype(int) - worked["rgb"])
+        assert 0.3 < diff.mean() < bound, diff.mean()
+        # frame t is still frame t (no frame dropped, repeated or shifted)
+        shifted = np.abs(plain["rgb"][1:].astype(int) - worked["rgb"][:-1])
+        assert diff[:-1].mean() < shifted.mean()
+
+
+def test_motion_blur_only_where_things_move():
+    """A still camera over still objects gives the same frame with the shutter open longer."""
+    cfg = SceneConfig(size=32, frames=2, camera_motion=0.0, cameras=("static",))
+    scene = sample_scene(np.random.default_rng(clip_seed(3, 0)), cfg, "room", "static")
+    for o in scene.objs:
+        o.pos[:], o.yaw[:] = o.pos[0], o.yaw[0]
+    from model.synth.render import blurred
+
+    sharp = render_frame(scene, 0, cfg).rgb
+    assert (
+        np.abs(
+            blurred(scene, 0, SceneConfig(**{**cfg.__dict__, "blur_samples": 3}), 1.0) - sharp
+        ).max()
+        < 1e-6
+    )
+
+
+def test_mixed_preset_draws_every_kind():
+    cfg = SceneConfig(**PRESETS["mixed"])
+    plans = [clip_plan(clip_seed(0, i), cfg) for i in range(60)]
+    assert {p["scene"] for p in plans} == set(cfg.scenes)
+    assert {p["camera"] for p in plans} == set(cfg.cameras)
+    assert 0.1 < np.mean([p["shutter"] > 0 for p in plans]) < 0.6
+    assert 0.25 < np.mean([p["crf"] is not None for p in plans]) < 0.75
+
+
+def test_cli_preset_and_overrides(tmp_path):
+    argv = ["--out", str(tmp_path), "--videos", "2", "--preset", "mixed", "--size", "24"]
+    main([*argv, "--frames", "2", "--aspect", "4:3", "--codec-prob", "0"])
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["preset"] == "mixed" and meta["frame_size"] == [24, 32]
+    assert meta["config"]["shapes"] == "all" and meta["config"]["codec_prob"] == 0
+    assert len(meta["clips"]) == 2 and all(c["crf"] is None for c in meta["clips"])
+    clip = load_clip(tmp_path / "clip_00001.npz")
+    cfg = SceneConfig(**meta["config"])
+    assert np.array_equal(clip["rgb"], render_clip(clip_seed(0, 1), cfg)["rgb"])

@@ -160,7 +160,7 @@ def _crf(text: str) -> tuple[int, int]:
     try:
         lo, hi = (int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError("a quality range is LO,HI (e.g. 20,36)") from None
+        raise argparse.ArgumentTypeError("a quality range is LO,HI (e.g. 18,34)") from None
     if not 0 <= lo <= hi <= 51:
         raise argparse.ArgumentTypeError("x264 quality needs 0 <= LO <= HI <= 51")
     return lo, hi
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--noise", type=float, help="most sensor noise, 8-bit levels (default 0)")
     p.add_argument("--codec-prob", type=float, help="share of clips through H.264 (default 0)")
-    p.add_argument("--codec-crf", type=_crf, help="x264 quality range LO,HI (default 20,36)")
+    p.add_argument("--codec-crf", type=_crf, help="x264 quality range LO,HI (default 18,34)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--preview", action="store_true", help="also write preview.png, a contact sheet of clip 0"

@@ -219,12 +219,14 @@ def hit_env(env: Env, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndar
     w = env.walls
     planes = [(1, env.floor, 1.0), (0, w, -1.0), (0, -w, 1.0), (2, w, -1.0), (2, -w, 1.0)]
     dist, normal, surface = _planes(o, d, planes)  # axis, offset, normal sign
-    for size, centre in env.table:
-        h, n = intersect_primitive("box", size, centre, np.eye(3), o, d)
-        closer = h < dist
-        dist = np.where(closer, h, dist)
-        normal[closer] = n[closer]
-        surface[closer] = TABLE
+    for i, (size, centre) in enumerate(env.table):
+        # the legs stand under the top: only rays that missed it can meet them
+        idx = np.arange(len(d)) if i == 0 else np.flatnonzero(surface != TABLE)
+        h, n = intersect_primitive("box", size, centre, np.eye(3), o, d[idx])
+        closer = h < dist[idx]
+        dist[idx[closer]] = h[closer]
+        normal[idx[closer]] = n[closer]
+        surface[idx[closer]] = TABLE
     return dist, normal, surface
 
 

@@ -213,25 +213,26 @@ def intersect(
         hit, normal = intersect_primitive(obj.parts[0].shape, obj.parts[0].size, centre, R, o, d)
         return hit, normal, np.zeros(P, np.int64)
     hit, normal, part = np.full(P, np.inf), np.zeros((P, 3)), np.zeros(P, np.int64)
-    # only rays that pass the object's bounding sphere can hit a part
     oo = np.broadcast_to(o, (P, 3))
-    rel = obj.pos[t] - oo
-    along = (rel * d).sum(1)
-    near = ((rel * rel).sum(1) - along**2 < obj.radius**2) & (along > -obj.radius)
-    idx = np.flatnonzero(near)
-    if not len(idx):
-        return hit, normal, part
-    os, ds = oo[idx], d[idx]
-    best = np.full(len(idx), np.inf)
+    idx = np.flatnonzero(_near_sphere(oo, d, obj.pos[t], obj.radius))
     for j, p in enumerate(obj.parts):
         centre, R = part_frame(obj, p, t)
-        h, n = intersect_primitive(p.shape, p.size, centre, R, os, ds)
-        closer = h < best
-        best = np.where(closer, h, best)
-        normal[idx[closer]] = n[closer]
-        part[idx[closer]] = j
-    hit[idx] = best
+        sub = idx[_near_sphere(oo[idx], d[idx], centre, p.extent())]  # this part's sphere
+        if not len(sub):
+            continue
+        h, n = intersect_primitive(p.shape, p.size, centre, R, oo[sub], d[sub])
+        closer = h < hit[sub]
+        hit[sub[closer]] = h[closer]
+        normal[sub[closer]] = n[closer]
+        part[sub[closer]] = j
     return hit, normal, part
+
+
+def _near_sphere(o: np.ndarray, d: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Which rays (o (P, 3), d (P, 3) unit) can meet the sphere (a cheap bounding test)."""
+    rel = centre - o
+    along = (rel * d).sum(1)
+    return ((rel * rel).sum(1) - along**2 < radius**2) & (along > -radius)
 
 
 def part_color(part: Part, centre: np.ndarray, R: np.ndarray, p: np.ndarray) -> np.ndarray:
