@@ -113,35 +113,43 @@ class Stage:
 
 
 STAGES = {
-    "room": Stage((ARENA, ARENA), (0.35, 0.8), SPEED, CAMERA_RADIUS, CAMERA_ELEVATION, 0.3, 1.0),
+    "room": Stage(
+        arena=(ARENA, ARENA),
+        object_radius=(0.35, 0.8),
+        speed=SPEED,
+        camera_radius=CAMERA_RADIUS,
+        camera_elevation=CAMERA_ELEVATION,
+        target_height=0.3,
+        scale=1.0,
+    ),
     # a table top seen from a sitting person's eyes; the arena is the table's (sampled)
     "table": Stage(
-        (0.5, 0.35),
-        (0.04, 0.1),
-        (0.04, 0.25),
-        (0.6, 1.1),
-        (np.radians(28), np.radians(60)),
-        0.03,
-        0.15,
+        arena=(0.5, 0.35),
+        object_radius=(0.04, 0.1),
+        speed=(0.04, 0.25),
+        camera_radius=(0.6, 1.1),
+        camera_elevation=(np.radians(28), np.radians(60)),
+        target_height=0.03,
+        scale=0.15,
     ),
     # open ground under the sky, seen from low so the horizon shows
     "ground": Stage(
-        (5.0, 5.0),
-        (0.4, 1.1),
-        (0.5, 2.2),
-        (8.0, 13.0),
-        (np.radians(6), np.radians(20)),
-        0.9,
-        1.5,
+        arena=(5.0, 5.0),
+        object_radius=(0.4, 1.1),
+        speed=(0.5, 2.2),
+        camera_radius=(8.0, 13.0),
+        camera_elevation=(np.radians(6), np.radians(20)),
+        target_height=0.9,
+        scale=1.5,
     ),
-    # close-up of a table top where a hand moves one object
+    # close-up of a table top where a hand moves one object (the others stand still)
     "hand": Stage(
-        (0.12, 0.12),
-        (0.025, 0.05),
-        (0.0, 0.0),
-        (0.38, 0.6),
-        (np.radians(35), np.radians(62)),
-        0.03,
-        0.1,
+        arena=(0.12, 0.12),
+        object_radius=(0.025, 0.05),
+        speed=(0.0, 0.0),
+        camera_radius=(0.38, 0.6),
+        camera_elevation=(np.radians(25), np.radians(52)),
+        target_height=0.03,
+        scale=0.1,
     ),
 }

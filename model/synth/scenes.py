@@ -397,7 +397,9 @@ def add_hand(rng, cfg: SceneConfig, objs: list[Obj], cam_pos: np.ndarray, half: 
     t = np.arange(T)
     curl = 0.25 + rng.uniform(0.7, 1.1) * _smoothstep((t - grab + 2) / 2)
     parts = hand(rng, curl)
-    grip = np.array([0, held.top() + 0.018, 0]) - approach * max(held.bound - 0.03, 0.0)
+    # knuckles (4.5 cm ahead of the palm's centre) over the far edge, so the fingers come down
+    # behind the object and the palm covers only the near part of its top
+    grip = np.array([0, held.top() + 0.012, 0]) + approach * (held.bound - 0.055)
     pos = path + grip
     before = np.maximum(grab - t, 0) / fps  # seconds until the grab
     pos = pos - approach * rng.uniform(0.2, 0.35) * before[:, None]
