@@ -360,3 +360,37 @@ def test_cli_preset_and_overrides(tmp_path):
     clip = load_clip(tmp_path / "clip_00001.npz")
     cfg = SceneConfig(**meta["config"])
     assert np.array_equal(clip["rgb"], render_clip(clip_seed(0, 1), cfg)["rgb"])
+
+
+def test_articulated_parts_turn_about_their_joints():
+    """Fingers, limbs and turnstile bars move, but their joint stays put on the part."""
+    from model.synth.shapes import BUILDERS, Obj, part_frame
+
+    cfg = SceneConfig(size=24, frames=5, scenes=("hand",))
+    scene = sample_scene(np.random.default_rng(clip_seed(9, 0)), cfg, "hand", "static")
+    times = np.arange(5) / 12.0
+    rng = np.random.default_rng(0)
+    mats = [scene.objs[-1].parts[0].mat] * 3
+    figure, _ = BUILDERS["figure"](rng, 0.5, mats, times)
+    turnstile, _ = BUILDERS["turnstile"](rng, 0.5, mats, times)
+    still = np.zeros((5, 3)), np.linspace(0, 1, 5)
+    objs = [scene.objs[-1], Obj(figure, *still, 0.0, 1.0), Obj(turnstile, *still, 0.0, 1.0)]
+    moved = 0
+    for obj in objs:
+        for p in (p for p in obj.parts if p.angle is not None):
+            joint, centres = [], []
+            for t in range(5):
+                centre, R = part_frame(obj, p, t)
+                world = obj.pos[t] + p.pivot @ _yaw(obj.yaw[t])
+                joint.append((world - centre) @ R.T)  # the joint in the part's own frame
+                tip = centre + p.size @ R  # a corner of the part, in object coordinates
+                centres.append((tip - obj.pos[t]) @ _yaw(obj.yaw[t]).T)
+            assert np.allclose(joint, joint[0], atol=1e-9)
+            moved += np.ptp(np.array(centres), 0).max() > 1e-3
+    assert moved >= 5  # the figure's 4 limbs and the bar (the hand may have closed already)
+
+
+def _yaw(yaw):
+    from model.synth.shapes import yaw_matrix
+
+    return yaw_matrix(yaw)
