@@ -18,6 +18,17 @@ except ImportError:
         return fn
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each new thread its own heap (up to 8 per core) that keeps what it frees;
+    Gradio runs the steps of a request on pool threads, so without a cap the server's memory
+    steps up by ~100 MB whenever a new thread first handles a request. No-op off glibc."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 = M_ARENA_MAX
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -38,6 +49,7 @@ def main() -> None:
         help="model passes at once (default: 1 on CPU, 2 on GPU)",
     )
     args = p.parse_args()
+    limit_malloc_arenas()
 
     import torch
 
