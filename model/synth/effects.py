@@ -28,7 +28,11 @@ def h264_roundtrip(rgb: np.ndarray, crf: int, fps: float) -> np.ndarray:
     rate = max(1, round(fps))
     with tempfile.TemporaryDirectory(prefix="synth_h264_") as tmp:
         path = Path(tmp) / "clip.mp4"
-        with Mp4Writer(path, rate, (frames.shape[2], frames.shape[1]), crf=crf) as writer:
+        writer = Mp4Writer(path, rate, (frames.shape[2], frames.shape[1]), crf=crf)
+        # x264's output depends on its thread count, which by default follows the machine's
+        # cores: one thread keeps a data set the same on every machine
+        writer.stream.codec_context.thread_count = 1
+        with writer:
             for f in frames:
                 writer.write(f)
         info = probe(path)
