@@ -2,8 +2,8 @@
 
 Two folder formats are accepted by `load_folder`:
 
-1. A data set written by `python -m model.synth` (clip_00000.npz, ...): RGB, metric depth,
-   optical flow and instance masks (masks are only ever used to evaluate).
+1. A data set written by `python -m model.synth` (clip_00000.npz, ...): RGB, metric depth
+   and instance masks (masks are only ever used to evaluate).
 2. A folder of your own videos, optionally with per-frame depth:
 
        my_videos/
@@ -13,7 +13,9 @@ Two folder formats are accepted by `load_folder`:
          street.mov            no street_depth/ folder: trained by RGB reconstruction only
 
 Everything is resized to the model's square input once, at load time, and kept in memory
-(64x64 RGB is 12 KB a frame: an hour of 10 fps video is under 0.5 GB).
+(64x64 RGB is 12 KB a frame: an hour of 10 fps video is under 0.5 GB). With flow=True the
+optical flow is computed from those frames by OpenCV (model/flow.py), for both kinds of
+folder: the renderer's exact flow is not used, so synthetic and real clips train alike.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import cv2
 import numpy as np
 import torch
 
+from .flow import dis_flow
+
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 MM_PER_METRE = 1000.0
 
@@ -35,7 +39,8 @@ class Clip:
     depth: np.ndarray | None  # (T, S, S) float32 metres, 0 = unknown; None = no depth at all
     masks: np.ndarray | None  # (T, S, S) uint8 instance ids, 0 = background (evaluation only)
     name: str
-    flow: np.ndarray | None = None  # (T, S, S, 2) float16 pixels to the next frame; None = unknown
+    # (T, S, S, 2) float16 motion in pixels since the previous frame (frame 0: unknown); None = none
+    flow: np.ndarray | None = None
 
 
 def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -48,15 +53,13 @@ def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
 def load_synth_clip(path: Path, size: int, flow: bool = False) -> Clip:
     with np.load(path) as z:
         rgb, depth, masks = z["rgb"], z["depth"].astype(np.float32), z["masks"]
-        motion = z["flow"] if flow and "flow" in z.files else None
-    if motion is not None:  # flow is in pixels: it scales with the frame
-        motion = (_resize(motion, size, nearest=True) * (size / rgb.shape[2])).astype(np.float16)
+    rgb = _resize(rgb, size)
     return Clip(
-        _resize(rgb, size),
+        rgb,
         _resize(depth, size, nearest=True),
         _resize(masks, size, nearest=True),
         path.stem,
-        motion,
+        dis_flow(rgb) if flow else None,
     )
 
 
@@ -91,7 +94,7 @@ def load_folder(
     folder: str | Path, size: int, limit: int | None = None, flow: bool = False
 ) -> list[Clip]:
     """All clips of a synth data set or a video folder, resized to size x size; with flow=True
-    also the synth clips' optical flow (video folders have none)."""
+    also their optical flow, computed from the resized frames (model/flow.py)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"data folder {folder} does not exist")
@@ -108,7 +111,7 @@ def load_folder(
         rgb = _read_video(v, size)
         depth_dir = v.with_name(v.stem + "_depth")
         depth = _read_depth_folder(depth_dir, len(rgb), size) if depth_dir.is_dir() else None
-        clips.append(Clip(rgb, depth, None, v.stem))
+        clips.append(Clip(rgb, depth, None, v.stem, dis_flow(rgb) if flow else None))
     return clips
 
 
@@ -119,8 +122,8 @@ def sample_batch(
 
     Returns video (B, T, 3, S, S) float in [0, 1], depth (B, T, S, S) (0 = unknown) and, when
     a clip of the batch has flow, flow (B, T, 2, S, S) in pixels with flow_known (B, T): 1 where
-    frame t's flow leads to frame t + 1 of the window (0 for the last frame, where a short clip
-    wraps around, and for clips without flow)."""
+    frame t's flow comes from frame t - 1 of the window (0 for the first frame, where a short
+    clip wraps around, and for clips without flow)."""
     chosen = [clips[i] for i in rng.integers(len(clips), size=batch)]
     with_flow = any(clip.flow is not None for clip in chosen)  # else no flow arrays at all
     videos, depths, flows, known = [], [], [], []
@@ -143,8 +146,8 @@ def sample_batch(
         videos.append(rgb)
         depths.append(depth)
         flows.append(flow)
-        # frame t's flow is the motion to frame t + 1 of this window
-        follows = np.append(idx[1:] == idx[:-1] + 1, False)
+        # frame t's flow is the motion since frame t - 1 of this window
+        follows = np.insert(idx[1:] == idx[:-1] + 1, 0, False)
         known.append(follows & (clip.flow is not None))
     video = (
         torch.from_numpy(np.ascontiguousarray(np.stack(videos))).permute(0, 1, 4, 2, 3).float()

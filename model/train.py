@@ -4,10 +4,14 @@ One CPU:            python -m model.train --data data/train --val data/val --out
 Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --nproc_per_node 8 -m model.train ...)
 Resume:             run the same command again: it continues from --out/checkpoint.
 
-Losses: log-depth (or --depth-loss silog), RGB reconstruction, and with flow_head=true the
-optical flow the renderer writes (--flow-weight): an object moves as one piece, so flow
-rewards masks that follow whole objects; with --consistency-weight, the slots' consistency
-along that flow (a pixel should keep its slot as it moves).
+Losses: log-depth (or --depth-loss silog), RGB reconstruction, and two that are about time:
+- with flow_head=true, each frame's motion since the previous frame (--flow-weight), computed
+  from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
+  object moves as one piece, so flow rewards masks that follow whole objects; and only a
+  model that remembers the previous frame can know it, so it gives the SSM state a job.
+- --contrast-weight: SlotContrast (Manasyan et al., CVPR 2025), each slot at frame t must
+  pick out itself at t + 1 among all slots of the batch at t + 1: a slot that keeps an image
+  region while objects move through it changes content and fails it.
 
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all; slot centre spread: near 0 means slots keep
@@ -69,12 +73,11 @@ def losses(
     depth_loss: str,
     flow: torch.Tensor | None = None,
     flow_known: torch.Tensor | None = None,
-    consistency: bool = False,
+    contrast_temperature: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth
-    (B, T, H, W), flow (B, T, 2, H, W) in pixels with flow_known (B, T) 1 where frame t's flow
-    leads to frame t + 1. With flow: the flow head's loss and, if asked, the slots'
-    consistency along the flow."""
+    (B, T, H, W), flow (B, T, 2, H, W) in pixels with flow_known (B, T) 1 where frame t's
+    motion since frame t - 1 is known. With a temperature, also the slot contrast."""
     h, w = out.log_depth.shape[-2:]
     k = video.shape[-1] // w
     valid = (depth > MIN_DEPTH).float()
@@ -93,45 +96,28 @@ def losses(
     if out.rgb is not None:
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
         result["rgb"] = F.mse_loss(out.rgb, target_rgb)
-    if flow is not None:
+    if flow is not None and out.flow is not None:
         target_flow = F.avg_pool2d(flow.flatten(0, 1), k).view(*flow.shape[:3], h, w)
-        if out.flow is not None:
-            per_frame = (out.flow - target_flow).pow(2).mean(dim=(2, 3, 4))  # (B, T)
-            result["flow"] = (per_frame * flow_known).sum() / flow_known.sum().clamp_min(1.0)
-        if consistency:  # motion in mask pixels
-            result["consistency"] = mask_consistency(out.masks, target_flow / k, flow_known)
+        per_frame = (out.flow - target_flow).pow(2).mean(dim=(2, 3, 4))  # (B, T)
+        result["flow"] = (per_frame * flow_known).sum() / flow_known.sum().clamp_min(1.0)
+    if contrast_temperature is not None:
+        result["contrast"] = slot_contrast(out.slots, contrast_temperature)
     return result
 
 
-def mask_consistency(
-    masks: torch.Tensor, motion: torch.Tensor, known: torch.Tensor
-) -> torch.Tensor:
-    """How much each pixel's slot changes as it moves along the rendered optical flow.
-
-    masks (B, T, N, h, w); motion (B, T, 2, h, w), frame t -> t + 1 in mask pixels; known (B, T)
-    where that motion is true. Frame t + 1's masks are sampled where each pixel of frame t
-    lands; the loss is the mean total-variation distance (0 to 1) between the two slot
-    distributions, over pixels that stay in view. A slot glued to an image region fails it
-    as soon as the camera moves; a slot that follows its object does not. (Pixels that become
-    occluded also count: a small, fixed bias.)"""
-    b, t, n, h, w = masks.shape
-    if t < 2:
-        return masks.new_zeros(())
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=masks.device), torch.arange(w, device=masks.device), indexing="ij"
-    )
-    pixel = torch.stack([xs, ys]).to(masks.dtype)  # (2, h, w)
-    size = torch.tensor([w, h], device=masks.device, dtype=masks.dtype).view(2, 1, 1)
-    # where each pixel centre lands, in grid_sample's [-1, 1] (align_corners=False)
-    target = (pixel + motion[:, :-1] + 0.5) / size * 2 - 1
-    grid = rearrange(target, "b t c y x -> (b t) y x c")
-    landed = F.grid_sample(
-        masks[:, 1:].flatten(0, 1), grid, mode="bilinear", align_corners=False
-    )  # (B*(T-1), N, h, w)
-    in_view = (grid.abs() <= 1).all(-1).float()  # (B*(T-1), h, w)
-    weight = in_view * known[:, :-1].reshape(-1, 1, 1)
-    distance = 0.5 * (masks[:, :-1].flatten(0, 1) - landed).abs().sum(1)
-    return (distance * weight).sum() / weight.sum().clamp_min(1.0)
+def slot_contrast(slots: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SlotContrast's temporal loss (Manasyan et al. 2025). slots (B, T, N, D): InfoNCE of
+    each slot at frame t against all B*N slots at frame t + 1, its own slot the positive.
+    Negatives from other clips share the slot's initial query, so a slot cannot pass by
+    its index alone: it must keep its content, i.e. stay on what it covered."""
+    if slots.shape[1] < 2:
+        return slots.new_zeros(())
+    z = F.normalize(slots.float(), dim=-1)
+    now = rearrange(z[:, :-1], "b t n d -> t (b n) d")
+    nxt = rearrange(z[:, 1:], "b t n d -> t (b n) d")
+    logits = now @ nxt.transpose(1, 2) / temperature  # (T-1, B*N, B*N)
+    labels = torch.arange(logits.shape[1], device=slots.device).repeat(logits.shape[0])
+    return F.cross_entropy(logits.flatten(0, 1), labels)
 
 
 def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
@@ -158,13 +144,6 @@ def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
                     f"--init: {name} has shape {tuple(value.shape)}, the model needs {tuple(target.shape)}"
                 )
     return partial
-
-
-def slot_count(rng: np.random.Generator, low: int | None, high: int) -> int:
-    """Slots for this step: the trained number, or with --min-slots a uniform draw in
-    [low, high] (the first n initial slots), so that the model works with fewer slots than
-    it has and each slot learns to cover what an absent one would have."""
-    return high if low is None else int(rng.integers(low, high + 1))
 
 
 def lr_at(step: int, args) -> float:
@@ -274,17 +253,12 @@ def parse_args(argv=None):
         help="auto: bf16 on CUDA, none on CPU",
     )
     p.add_argument(
-        "--consistency-weight",
+        "--contrast-weight",
         type=float,
         default=0.0,
-        help="weight of the slot consistency along the renderer's optical flow (clips with flow)",
+        help="weight of the temporal slot contrast (SlotContrast; 0 = off)",
     )
-    p.add_argument(
-        "--min-slots",
-        type=int,
-        default=None,
-        help="train each step with a random number of slots in [min-slots, num_slots]",
-    )
+    p.add_argument("--contrast-temperature", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--eval-clips", type=int, default=32)
     p.add_argument("--log-every", type=int, default=20)
@@ -293,7 +267,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    for name in ("steps", "batch", "frames", "grad_accum", "eval_every", "log_every", "min_slots"):
+    for name in ("steps", "batch", "frames", "grad_accum", "eval_every", "log_every"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -332,8 +306,6 @@ def main(argv=None) -> None:
             cfg = Config(**overrides)
     except ValueError as err:  # an impossible combination of --config values
         raise SystemExit(f"error: {err}") from None
-    if args.min_slots is not None and args.min_slots > cfg.num_slots:
-        raise SystemExit(f"error: --min-slots {args.min_slots} is above num_slots {cfg.num_slots}")
     model = OCSlotSSM(cfg)
     if args.init and not ckpt.exists():
         partial = init_from(model, OCSlotSSM.from_pretrained(args.init).state_dict())
@@ -343,9 +315,7 @@ def main(argv=None) -> None:
     clips = [
         c
         for folder in args.data
-        for c in load_folder(
-            folder, cfg.image_size, args.limit, flow=cfg.flow_head or args.consistency_weight > 0
-        )
+        for c in load_folder(folder, cfg.image_size, args.limit, flow=cfg.flow_head)
     ]
     val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
     acc.print(
@@ -375,21 +345,14 @@ def main(argv=None) -> None:
                 batch[k].to(acc.device) if k in batch else None for k in ("flow", "flow_known")
             )
             with acc.accumulate(model), acc.autocast():
-                pred = model(video, num_slots=slot_count(rng, args.min_slots, cfg.num_slots))
-                parts = losses(
-                    pred,
-                    video,
-                    depth,
-                    args.depth_loss,
-                    flow,
-                    flow_known,
-                    consistency=args.consistency_weight > 0,
-                )
+                pred = model(video)
+                temperature = args.contrast_temperature if args.contrast_weight > 0 else None
+                parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
                 loss = (
                     args.depth_weight * parts["depth"]
                     + args.rgb_weight * parts.get("rgb", 0.0)
                     + args.flow_weight * parts.get("flow", 0.0)
-                    + args.consistency_weight * parts.get("consistency", 0.0)
+                    + args.contrast_weight * parts.get("contrast", 0.0)
                 )
                 acc.backward(loss)
                 grad_norm = (
