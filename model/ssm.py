@@ -20,11 +20,6 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-try:  # the fused Triton kernel of Mamba-2, used only when installed and on CUDA; never required
-    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
-except ImportError:  # CPU machines, laptops, CI: the pure-PyTorch scan below
-    mamba_chunk_scan_combined = None
-
 
 @dataclass
 class SSMState:
@@ -112,7 +107,6 @@ class SelectiveSSM(nn.Module):
         self.d_inner, self.d_state, self.headdim = expand * dim, d_state, headdim
         self.heads = self.d_inner // headdim
         self.d_conv, self.chunk = d_conv, chunk
-        self.use_fused = mamba_chunk_scan_combined is not None
         self.conv_dim = self.d_inner + 2 * d_state  # x, B and C go through the conv
 
         self.in_proj = nn.Linear(dim, 2 * self.d_inner + 2 * d_state + self.heads, bias=False)
@@ -159,19 +153,7 @@ class SelectiveSSM(nn.Module):
         )
         x, B, C = self._split(xBC)
         A = -torch.exp(self.A_log)  # (h,)
-        if self.use_fused and x.is_cuda:
-            y, h = mamba_chunk_scan_combined(
-                x,
-                dt,
-                A,
-                B.unsqueeze(2),
-                C.unsqueeze(2),
-                self.chunk,
-                initial_states=state.ssm,
-                return_final_states=True,
-            )
-        else:
-            y, h = ssd(x * dt.unsqueeze(-1), A * dt, B, C, self.chunk, state.ssm)
+        y, h = ssd(x * dt.unsqueeze(-1), A * dt, B, C, self.chunk, state.ssm)
         y = y + self.D[:, None] * x
         y = self.norm(rearrange(y, "b t h p -> b t (h p)"), z)
         return self.out_proj(y), SSMState(conv=conv_state, ssm=h)

@@ -105,7 +105,7 @@ def test_every_package_the_app_imports_is_in_requirements():
         f / "__init__.py" for f in (ROOT / "app", ROOT / "model")
     ]
     first_party = {"app", "model"}
-    optional = {"spaces", "mamba_ssm"}  # imported under try: a Space, a CUDA host
+    optional = {"spaces"}  # imported under try: only on a Space
     imported = set()
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):

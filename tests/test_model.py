@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from model import Config, OCSlotSSM, SlotSegmenter
-from model import ssm as ssm_module
 from model.slot_encoder import InvertedAttention
 from model.ssm import SelectiveSSM
 
@@ -51,20 +50,6 @@ def test_ssd_scan_matches_recurrence():
     assert rel_err(torch.cat(ys, 1), y_scan) < 1e-4
     assert rel_err(state.ssm, s_scan.ssm) < 1e-4
     assert rel_err(state.conv, s_scan.conv) < 1e-5
-
-
-@pytest.mark.skipif(
-    not torch.cuda.is_available() or ssm_module.mamba_chunk_scan_combined is None,
-    reason="needs CUDA and mamba_ssm",
-)
-def test_fused_kernel_matches_pure_pytorch_scan():
-    torch.manual_seed(0)
-    ssm = SelectiveSSM(dim=64, d_state=16, headdim=32, expand=2, d_conv=4, chunk=8).cuda()
-    u = torch.randn(4, 21, 64, device="cuda")
-    fused, s_fused = ssm(u)
-    ssm.use_fused = False
-    pure, s_pure = ssm(u)
-    assert rel_err(fused, pure) < 1e-3 and rel_err(s_fused.ssm, s_pure.ssm) < 1e-3
 
 
 @pytest.mark.parametrize("chunks", [[11], [1] * 11, [3, 3, 3, 2], [5, 1, 4, 1], [2, 9]])
