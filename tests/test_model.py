@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import model.ssm as ssm_module
 from model import Config, OCSlotSSM, SlotSegmenter
 from model.slot_encoder import InvertedAttention
 from model.ssm import SelectiveSSM
@@ -38,18 +39,46 @@ def video() -> torch.Tensor:
     return torch.rand(2, 11, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
-def test_ssd_scan_matches_recurrence():
+@pytest.mark.parametrize("T", [13, 70])  # one chunk of 13; chunks of 32, the last padded
+def test_ssd_scan_matches_recurrence(T):
     torch.manual_seed(0)
     ssm = SelectiveSSM(dim=16, d_state=8, headdim=8, expand=2, d_conv=4, chunk=4)
-    u = torch.randn(3, 13, 16)  # 13 frames: not a multiple of the chunk
+    u = torch.randn(3, T, 16)
     y_scan, s_scan = ssm(u)
     state, ys = ssm.alloc(3), []
-    for t in range(13):
+    for t in range(T):
         y, state = ssm.step(u[:, t : t + 1], state)
         ys.append(y)
     assert rel_err(torch.cat(ys, 1), y_scan) < 1e-4
     assert rel_err(state.ssm, s_scan.ssm) < 1e-4
     assert rel_err(state.conv, s_scan.conv) < 1e-5
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 7, 32])
+@pytest.mark.parametrize("matmul_between_chunks", [True, False])
+def test_ssd_is_the_recurrence_for_any_chunk(chunk, matmul_between_chunks, monkeypatch):
+    """The chunk length and the way states pass between chunks (one matmul, or a loop over
+    chunks) are speed settings: outputs, final state and gradients are the recurrence's."""
+    monkeypatch.setattr(ssm_module, "MAX_CHUNKS_FOR_MATMUL", 10**9 if matmul_between_chunks else 0)
+    g = torch.Generator().manual_seed(0)
+    b, h, T, p, n = 2, 3, 29, 4, 5
+    x, B, C = torch.randn(b, h, T, p, generator=g), *torch.randn(2, b, T, n, generator=g)
+    A = -3 * torch.rand(b, h, T, generator=g)  # strong decays: exp(-3) per step at most
+    h0 = torch.randn(b, h, p, n, generator=g)
+    inputs = [t.requires_grad_() for t in (x, A, B, C, h0)]
+
+    def recurrence(x, A, B, C, h0):
+        s, ys = h0, []
+        for t in range(T):
+            s = s * A[:, :, t, None, None].exp() + torch.einsum("bhp,bn->bhpn", x[:, :, t], B[:, t])
+            ys.append(torch.einsum("bhpn,bn->bhp", s, C[:, t]))
+        return torch.stack(ys, dim=2), s
+
+    x, A, B, C, h0 = inputs
+    got, want = ssm_module.ssd(x, A, B, C, chunk, h0), recurrence(*inputs)
+    grads = [torch.autograd.grad(sum(o.square().sum() for o in out), inputs) for out in (got, want)]
+    for a, b_ in zip([*got, *grads[0]], [*want, *grads[1]], strict=True):
+        assert rel_err(a, b_) < 1e-5
 
 
 @pytest.mark.parametrize("chunks", [[11], [1] * 11, [3, 3, 3, 2], [5, 1, 4, 1], [2, 9]])
