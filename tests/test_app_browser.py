@@ -112,7 +112,7 @@ def open_every_tab(page, shots: Path, name: str, metric: bool) -> None:
             page.locator("#show-slot").click()  # slot 0, filled in by the run
             expect(page.locator("#slot-video video")).to_have_count(1, timeout=60_000)
         else:
-            expect(page.locator("#archive")).to_contain_text(re.compile(r"\d+(\.\d)? (MB|KB)"))
+            expect(page.locator("#archive")).to_contain_text(re.compile(r"\d(\.\d+)?\W{0,3}[KM]B"))
             expect(page.locator("#single-files")).to_contain_text("keyframes.png")
         page.screenshot(path=str(shots / f"{name}-{tab.replace(' ', '_')}.png"), full_page=True)
         assert_no_error_shown(page)
