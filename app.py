@@ -8,15 +8,6 @@ from pathlib import Path
 
 from app.limits import MAX_FILE_MB
 
-try:  # ZeroGPU on Hugging Face Spaces; a no-op everywhere else
-    import spaces
-
-    gpu = spaces.GPU(duration=120)
-except ImportError:
-
-    def gpu(fn):
-        return fn
-
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each new thread its own heap (up to 8 per core) that keeps what it frees;
@@ -56,23 +47,21 @@ def main() -> None:
     from app.examples import ASSETS, example_paths
     from app.layout import HIDE_PLAYER_ERROR, build_demo
     from app.session import Decomposer, pick_device
-    from model import OCSlotSSM
+    from app.zerogpu import on_gpu
 
     device = pick_device(args.device)
     try:  # safetensors only, strict: a corrupted or mismatched file stops here, clearly
-        model = OCSlotSSM.from_pretrained(args.weights)
+        decomposer = Decomposer.from_weights(args.weights, device)
     except Exception as err:
         raise SystemExit(f"error: could not load weights from {args.weights}: {err}") from None
-    weights_file = Path(args.weights) / "model.safetensors"
-    decomposer = Decomposer(
-        model, device, weights_file, model_name=f"OC-SlotSSM ({Path(args.weights).name})"
-    )
-    decomposer.stream = gpu(decomposer.stream)
+    model = decomposer.model
+    # ZeroGPU on a Space: the GPU is borrowed per run, for a time estimated from the clip
+    decomposer.stream, gpu_mode = on_gpu(decomposer.stream)
     concurrency = args.concurrency or (2 if device.type == "cuda" else 1)
     print(
         f"OC-SlotSSM: {sum(p.numel() for p in model.parameters()):,} parameters, {model.config.num_slots} slots, "
         f"short side {model.config.image_size} px; device {device} (torch {torch.__version__}); "
-        f"weights sha256 {decomposer.weights_sha256}"
+        f"weights sha256 {decomposer.weights_sha256}; {gpu_mode}"
     )
     # examples run through the model when clicked (not cached: results belong to a session)
     demo = build_demo(decomposer, example_paths(), concurrency=concurrency)

@@ -28,3 +28,23 @@ LIMITS_TEXT = (
     f"frames from {MIN_SOURCE_SIDE} to {MAX_SOURCE_SIDE} px a side. mp4, mov, webm, mkv, avi "
     f"(H.264, HEVC, VP9, AV1, ...). Frames are sampled at up to {MAX_SAMPLE_FPS} fps."
 )
+
+# ZeroGPU (Hugging Face Spaces): a run reserves a shared GPU for a duration asked up front,
+# here from the frames it will sample (app/zerogpu.py). The per-frame cost covers the whole
+# run (decode, model, render, encode happen inside the reservation); a first guess, to be
+# replaced by the per-stage timings of a run on a GPU.
+ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+ZEROGPU_BASE_SECONDS = 15
+ZEROGPU_SECONDS_PER_FRAME = 0.1
+ZEROGPU_MAX_SECONDS = 120
+ZEROGPU_TEXT = (
+    f"This Space runs on ZeroGPU: each run borrows a shared GPU for about "
+    f"{ZEROGPU_BASE_SECONDS} s plus {ZEROGPU_SECONDS_PER_FRAME:g} s per sampled frame (the default "
+    f"{DEFAULT_SECONDS} s at {DEFAULT_SAMPLE_FPS} fps asks for "
+    f"{ZEROGPU_BASE_SECONDS + round(DEFAULT_SECONDS * DEFAULT_SAMPLE_FPS * ZEROGPU_SECONDS_PER_FRAME)} s), "
+    f"at most {ZEROGPU_MAX_SECONDS} s a run (a run past its time may be stopped); it counts against your Hugging Face account's "
+    f"daily GPU quota, and longer requests wait longer in the queue. Shorter clips or a lower "
+    f"frame rate ask for less."
+)
+if ON_ZEROGPU:
+    LIMITS_TEXT += " " + ZEROGPU_TEXT

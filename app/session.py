@@ -58,6 +58,14 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def pin_precision(device: torch.device) -> None:
+    """Full fp32 on CUDA: with TF32 (cuDNN's default for convolutions) the parallel and the
+    recurrent mode differ by 1e-3 instead of 2e-5, and slot IDs near a tie flip."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -75,6 +83,16 @@ def model_input_size(width: int, height: int, short_side: int) -> tuple[int, int
     return (long_side, short_side) if width >= height else (short_side, long_side)
 
 
+def model_frames(frames: list[tuple[float, np.ndarray]], model_size: tuple[int, int]) -> np.ndarray:
+    """(time, RGB frame) pairs -> (t, h, w, 3) uint8 at the model's input size (w, h)."""
+    return np.stack([cv2.resize(f, model_size, interpolation=cv2.INTER_AREA) for _, f in frames])
+
+
+def as_video(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(b, t, h, w, 3) uint8 -> the model's input (b, t, 3, h, w), float in [0, 1]."""
+    return torch.from_numpy(frames).to(device).permute(0, 1, 4, 2, 3).float().div(255)
+
+
 @dataclass
 class Settings:
     fps: float = DEFAULT_SAMPLE_FPS
@@ -85,6 +103,11 @@ class Settings:
     on_long: str = "trim"  # or "refuse"
     slot_ids: str = "tracked"  # one of SLOT_ID_SOURCES
     metric_depth: bool = False  # depth in metres (the project's rendered scenes) or relative
+
+
+def sampling(info: VideoInfo, settings: Settings) -> tuple[float, tuple[int, int]]:
+    """(fps, (W, H)): the rate frames are sampled at and the size they are rendered at."""
+    return min(settings.fps, info.fps), output_size(info, settings.max_side)
 
 
 # where the shown slot IDs come from (the stages model.evaluate scores): refined masks with
@@ -165,10 +188,9 @@ class Job:
             self.warnings.append(
                 f"The video is {info.duration:.0f} s long: only the first {limit:.0f} s were processed."
             )
-        self.fps = min(settings.fps, info.fps)
+        self.fps, self.size = sampling(info, settings)
         seconds = min(info.duration or limit, limit)
         self.expected = max(1, min(MAX_FRAMES, math.ceil(seconds * self.fps)))
-        self.size = output_size(info, settings.max_side)
         self.model_size = model_input_size(*self.size, model.config.image_size)
         self.n = settings.num_slots or model.config.num_slots
         self.cache = model.alloc_cache(batch=1, num_slots=self.n)
@@ -204,12 +226,21 @@ class Decomposer:
     def __init__(
         self, model: OCSlotSSM, device: torch.device, weights_file: Path | None, model_name: str
     ):
+        pin_precision(device)
         self.model = model.to(device).eval()
         self.device = device
         self.model_name = model_name
         self.weights_sha256 = (
             file_sha256(weights_file) if weights_file and weights_file.is_file() else "unknown"
         )
+
+    @classmethod
+    def from_weights(cls, weights: str | Path, device: torch.device) -> Decomposer:
+        """The bundled weights (a folder) or a Hub repo id, as the app and the batch tool load
+        them: safetensors only, strict (a corrupted or mismatched file raises here)."""
+        model = OCSlotSSM.from_pretrained(str(weights))
+        name = f"OC-SlotSSM ({Path(weights).name})"
+        return cls(model, device, Path(weights) / "model.safetensors", model_name=name)
 
     def run(
         self, path: str | Path, settings: Settings, workdir: Path, progress: Progress | None = None
@@ -284,11 +315,8 @@ class Decomposer:
     @torch.inference_mode()
     def _infer(self, job: Job, chunk: Chunk) -> None:
         """The model in recurrent mode, on frames at the video's aspect (the model's size)."""
-        small = np.stack(
-            [cv2.resize(f, job.model_size, interpolation=cv2.INTER_AREA) for _, f in chunk.frames]
-        )
-        chunk.video = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2)[None]
-        chunk.video = chunk.video.float().div(255)
+        small = model_frames(chunk.frames, job.model_size)
+        chunk.video = as_video(small[None], self.device)
         chunk.out = self.model(chunk.video, cache=job.cache)
 
     @torch.inference_mode()
