@@ -7,17 +7,7 @@ import os
 from pathlib import Path
 
 from app.limits import MAX_FILE_MB
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each new thread its own heap (up to 8 per core) that keeps what it frees;
-    Gradio runs the steps of a request on pool threads, so without a cap the server's memory
-    steps up by ~100 MB whenever a new thread first handles a request. No-op off glibc."""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 = M_ARENA_MAX
+from app.memory import limit_malloc_arenas
 
 
 def main() -> None:

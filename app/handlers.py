@@ -22,6 +22,7 @@ from .limits import (
     MAX_SECONDS,
     WORK_TTL_SECONDS,
 )
+from .memory import release_freed_memory
 from .plots import timelines
 from .render import depth_scale_html, legend_html
 from .session import STAGES, Decomposer, Result, Settings, Step
@@ -185,6 +186,7 @@ class Handlers:
             stream.close()  # cancelled (button, closed tab): stop at a step boundary
             if result is None:  # failed or cancelled: nothing of this request is kept
                 shutil.rmtree(workdir, ignore_errors=True)
+            release_freed_memory()
 
     def _outputs(self, result: Result, state: dict) -> list:
         """Every output of the decompose event, in OUTPUTS order."""
