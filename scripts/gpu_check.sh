@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Issue 13's GPU checks, in one short run for a session lent a GPU for a few minutes:
+#   1. the app's request path (decode, infer, slot IDs, render, encode, package) on CUDA on
+#      a 10 s 720p clip, with per-stage timings (the bar: faster per stage than on the CPU);
+#   2. the CUDA tests (tests/test_cuda.py): parallel == recurrent within 1e-4 with TF32 off,
+#      and the CPU's slot IDs from the app's path on CUDA;
+#   3. python -m app.batch on a folder of short clips at the model's resolution, reporting
+#      frames/s (the bar: >= 5,000 end to end on an H100).
+#
+# The GPU image has torch, opencv, scipy, einops, tqdm, accelerate and pytest but not PyAV
+# (nor gradio, which none of this needs). First, here (with PyPI):
+#     bash scripts/gpu_check.sh --prepare        # PyAV's wheel for the GPU's Python -> .whl/
+# then on the device, carrying .whl:   bash scripts/gpu_check.sh
+# DRY=1 runs every step at a tiny size on the CPU, to try the script first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+AV_VERSION=$(grep -oP '^av==\K\S+' requirements.txt)
+
+if [[ "${1:-}" == --prepare ]]; then
+    grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
+    $PY -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d .whl "av==$AV_VERSION"
+    ls -l .whl
+    exit 0
+fi
+
+if ! $PY -c "import av" 2>/dev/null; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+WORK=${OUT:-/tmp/gpu_check}
+mkdir -p "$WORK"
+if [[ "${DRY:-0}" == 1 ]]; then
+    DEVICE=cpu SECONDS_LONG=1 W=128 H=72 CLIPS=6 CLIP_FRAMES=8 PER_PASS=3
+else
+    DEVICE=cuda SECONDS_LONG=10 W=1280 H=720 CLIPS=512 CLIP_FRAMES=40 PER_PASS=128
+fi
+export DEVICE SECONDS_LONG W H CLIPS CLIP_FRAMES WORK
+
+echo "== environment"
+$PY - <<'EOF'
+import torch
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      torch.cuda.get_device_name() if torch.cuda.is_available() else "")
+EOF
+
+echo "== clips: a ${SECONDS_LONG} s ${W}x${H} clip and $CLIPS clips of $CLIP_FRAMES frames at 112x64"
+$PY - <<'EOF'
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.harness import scene_frames, write_video
+
+work = Path(os.environ["WORK"])
+W, H, secs = int(os.environ["W"]), int(os.environ["H"]), int(os.environ["SECONDS_LONG"])
+base = scene_frames(frames=60, size=128, seed=1)  # the project's renderer, played back and forth
+loop = np.concatenate([base, base[::-1]])
+frames = [cv2.resize(loop[i % len(loop)][16:88], (W, H)) for i in range(30 * secs)]
+write_video(work / "long.mp4", np.stack(frames), fps=30)
+short = work / "short"
+short.mkdir(exist_ok=True)
+n, t = int(os.environ["CLIPS"]), int(os.environ["CLIP_FRAMES"])
+scenes = [scene_frames(frames=t, size=112, seed=s) for s in range(8)]
+for i in range(n):  # 112x64: the model's input size, so no resizing on either side
+    write_video(short / f"clip_{i:04d}.mp4", scenes[i % 8][:, 24:88], fps=10)
+print("written", work)
+EOF
+
+echo "== 1. the app's request path on $DEVICE: ${SECONDS_LONG} s at ${W}x${H}, the API's defaults"
+$PY - <<'EOF'
+import os, time
+from pathlib import Path
+
+import torch
+
+from app.session import STAGES, Decomposer, Settings
+
+work, device = Path(os.environ["WORK"]), torch.device(os.environ["DEVICE"])
+dec = Decomposer.from_weights("weights", device)
+dec.run(work / "long.mp4", Settings(max_seconds=1), work / "warmup")  # kernels, allocator
+for run in range(2):
+    t0 = time.perf_counter()
+    result = dec.run(work / "long.mp4", Settings(), work / f"run{run}")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = result.timings
+    print(f"run {run}: {len(result.times)} frames at {result.size}, model input {result.model_size}, "
+          f"total {t['total']:.2f} s ({len(result.times) / t['total']:.1f} frames/s)")
+    for k in STAGES:
+        print(f"    {k:9s} {t[k]:7.3f} s  {1000 * t[k] / len(result.times):7.2f} ms/frame")
+if device.type == "cuda":
+    print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+EOF
+
+echo "== 2. CUDA tests (skipped without CUDA)"
+$PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -rs
+
+echo "== 3. batch: $CLIPS clips of $CLIP_FRAMES frames at 112x64"
+rm -rf "$WORK/batch_out"
+$PY -m app.batch --input "$WORK/short" --out "$WORK/batch_out" --device "$DEVICE" \
+    --clips-per-pass "$PER_PASS" --max-seconds 120
+$PY -c "import json,sys; s=json.load(open(sys.argv[1])); print({k: s[k] for k in ('done','failed','frames','seconds','frames_per_second','stage_seconds')})" \
+    "$WORK/batch_out/summary.json"
