@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One GPU training call (about 10 minutes on one H100), for a session that is lent a GPU.
+# Renders the data on the GPU host's cores, fine-tunes from the shipped weights (or trains from
+# scratch with INIT=), evaluates with the memory-worth stage, and packs everything into $OUT.
+#
+# Try it here first at a tiny size:   DRY=1 OUT=$(mktemp -d) bash scripts/train-on-device.sh
+# On the device:                        bash scripts/train-on-device.sh        (timeout_s ~ 560)
+# Knobs (environment): TRAIN_ARGS (extra model.train flags, e.g. "--contrast-weight 0.1"),
+# CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed).
+# Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
+# exports weights every --eval-every steps, so a cut run still leaves weights.
+set -u
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-${TMPDIR:-/tmp}/gpuout}; mkdir -p "$OUT"
+W=${TMPDIR:-/tmp}/work; rm -rf "$W"; mkdir -p "$W"
+if [ -n "${DRY:-}" ]; then S=0.005; WORKERS=2; else S=1; WORKERS=16; fi
+INIT=${INIT-weights}; PRESET=${PRESET:-room}; CONFIG=${CONFIG:-decoder_stride=4}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+scale() { python3 -c "import sys; print(max(int(sys.argv[1]), int(float(sys.argv[2]) * $S)))" "$@"; }
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
+
+log "machine"; nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee -a "$OUT/log.txt"
+python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" | tee -a "$OUT/log.txt"
+
+log "data ($PRESET preset; ~150 clips/s at 64 px on 16 cores for the room preset)"
+timeout 150 python3 -m model.synth --out "$W/train" --videos "$(scale 8 4000)" --seed 0 --frames 12 \
+  --preset "$PRESET" --workers $WORKERS > "$OUT/synth.log" 2>&1
+timeout 30 python3 -m model.synth --out "$W/val" --videos "$(scale 4 64)" --seed 100 --workers $WORKERS >> "$OUT/synth.log" 2>&1
+timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --seed 101 --frames 24 --workers $WORKERS >> "$OUT/synth.log" 2>&1
+
+log "train"
+INIT_FLAG=(); [ -n "$INIT" ] && INIT_FLAG=(--init "$INIT")
+# shellcheck disable=SC2086  # TRAIN_ARGS and CONFIG are word lists on purpose
+timeout "$(scale 30 400)" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/run" \
+  "${INIT_FLAG[@]}" --config $CONFIG --steps "$(scale 8 5000)" --batch 64 --frames 12 \
+  --eval-every "$(scale 4 500)" --log-every 50 $TRAIN_ARGS > "$OUT/train.log" 2>&1
+echo "train exit $? (124 = cut by timeout)" | tee -a "$OUT/log.txt"
+cut -c1-200 "$W/run/eval.csv" 2>/dev/null | tee -a "$OUT/log.txt"
+
+log "evaluate the last weights on 24-frame clips (memory worth = decoder - memoryless)"
+timeout 60 python3 -m model.evaluate --weights "$W/run/weights" --data "$W/val24" \
+  --json "$W/run/val24.json" --no-baselines > "$OUT/eval.log" 2>&1
+tail -5 "$OUT/eval.log" | tee -a "$OUT/log.txt"
+
+log "pack (one tar: few files come back)"
+tar -czf "$OUT/res.tgz" -C "$W" run/eval.csv run/log.csv run/weights run/best run/masks run/val24.json 2>/dev/null
+ls -la "$OUT"
