@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from model import OCSlotSSM
+from model.segment import SOURCES as SLOT_ID_SOURCES
 from model.segment import SlotSegmenter
 
 from . import render
@@ -109,10 +110,6 @@ def sampling(info: VideoInfo, settings: Settings) -> tuple[float, tuple[int, int
     """(fps, (W, H)): the rate frames are sampled at and the size they are rendered at."""
     return min(settings.fps, info.fps), output_size(info, settings.max_side)
 
-
-# where the shown slot IDs come from (the stages model.evaluate scores): refined masks with
-# labels tracked over time, refined masks in the model's own slot order, the decoder's masks
-SLOT_ID_SOURCES = ("tracked", "untracked", "decoded")
 
 # what each step is called on the page, in the order a chunk goes through them
 STAGES = {
