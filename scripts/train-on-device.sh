@@ -13,7 +13,7 @@ set -u
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-${TMPDIR:-/tmp}/gpuout}; mkdir -p "$OUT"
 W=${TMPDIR:-/tmp}/work; rm -rf "$W"; mkdir -p "$W"
-if [ -n "${DRY:-}" ]; then S=0.005; WORKERS=2; else S=1; WORKERS=16; fi
+if [ -n "${DRY:-}" ]; then S=0.005; WORKERS=2; BATCH=4; else S=1; WORKERS=16; BATCH=64; fi
 INIT=${INIT-weights}; PRESET=${PRESET:-room}; CONFIG=${CONFIG:-decoder_stride=4}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 scale() { python3 -c "import sys; print(max(int(sys.argv[1]), int(float(sys.argv[2]) * $S)))" "$@"; }
@@ -31,9 +31,9 @@ timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --se
 log "train"
 INIT_FLAG=(); [ -n "$INIT" ] && INIT_FLAG=(--init "$INIT")
 # shellcheck disable=SC2086  # TRAIN_ARGS and CONFIG are word lists on purpose
-timeout "$(scale 30 400)" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/run" \
-  "${INIT_FLAG[@]}" --config $CONFIG --steps "$(scale 8 5000)" --batch 64 --frames 12 \
-  --eval-every "$(scale 4 500)" --log-every 50 $TRAIN_ARGS > "$OUT/train.log" 2>&1
+timeout "$(scale 90 400)" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/run" \
+  "${INIT_FLAG[@]}" --config $CONFIG --steps "$(scale 4 5000)" --batch $BATCH --frames 12 \
+  --eval-every "$(scale 2 500)" --log-every 50 $TRAIN_ARGS > "$OUT/train.log" 2>&1
 echo "train exit $? (124 = cut by timeout)" | tee -a "$OUT/log.txt"
 cut -c1-200 "$W/run/eval.csv" 2>/dev/null | tee -a "$OUT/log.txt"
 
