@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-# experiments that lost, removed from the model (their numbers are in the model card,
-# weights/README.md): a config saved while they existed still loads if it holds the value that
-# ships, and is refused otherwise
-RETIRED = {"slot_init": "queries", "slot_noise": 0.0}
+# keys a saved config may still hold. Experiments that lost, removed from the model (their
+# numbers are in the model card, weights/README.md): a config still loads if it holds the value
+# that ships, and is refused otherwise. None: any value loads, the key no longer means anything
+# (chunk_size: the SSD scan picks its own chunk length, model/ssm.py SCAN_CHUNK)
+RETIRED = {"slot_init": "queries", "slot_noise": 0.0, "chunk_size": None}
 
 # the temporal step of a block (model/time_mixers.py): name -> the paper's name of that model.
 # "ssm" is OC-SlotSSM; the others are its baselines, in the same codebase
@@ -45,7 +46,6 @@ class Config:
     headdim: int = 32  # P: channels per SSM head
     expand: int = 2  # d_inner = expand * dim
     d_conv: int = 4  # width of the short causal convolution over time
-    chunk_size: int = 8  # chunk length of the SSD scan (parallel mode)
     # the temporal step: a key of TIME_MIXERS, or the paper's name of the model (normalised)
     time_mixer: str = "ssm"
     # decoder
@@ -109,7 +109,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict) -> Config:
         for key, shipped in RETIRED.items():
-            if key in data and data[key] != shipped:
+            if shipped is not None and key in data and data[key] != shipped:
                 raise ValueError(
                     f"config key {key}={data[key]!r} is an experiment that was removed (see the "
                     f"model card, weights/README.md); only {key}={shipped!r} still loads"

@@ -33,8 +33,8 @@ class SSMState:
 # grows with it, the number of chunks (and of small ops over them) shrinks. Fwd + bwd of one
 # layer, D = 64, 7 sequences, one CPU thread: 32 beats 16 and 64 for T >= 256 (T = 1024:
 # 113 ms vs 143 and 121; the config's 8 took 190 with the previous scan); shorter clips use
-# one chunk of their length. Any length gives the same outputs to float rounding, so the
-# scan ignores Config.chunk_size (kept so saved configs load).
+# one chunk of their length. Any length gives the same outputs to float rounding, so it is
+# not a setting of the model (saved configs' chunk_size is ignored: model/config.py RETIRED).
 SCAN_CHUNK = 32
 # Up to this many chunks, the states are passed between chunks by one matmul with the chunks'
 # decay matrix (quadratic in the number of chunks, but one op); beyond, by a loop over the
@@ -148,11 +148,11 @@ class SelectiveSSM(nn.Module):
     """Mamba-2 mixer: input-dependent step dt, scalar decay per head, short causal conv,
     gated output. (b, T, dim) -> (b, T, dim)."""
 
-    def __init__(self, dim: int, d_state: int, headdim: int, expand: int, d_conv: int, chunk: int):
+    def __init__(self, dim: int, d_state: int, headdim: int, expand: int, d_conv: int):
         super().__init__()
         self.d_inner, self.d_state, self.headdim = expand * dim, d_state, headdim
         self.heads = self.d_inner // headdim
-        self.d_conv, self.chunk = d_conv, chunk
+        self.d_conv = d_conv
         self.conv_dim = self.d_inner + 2 * d_state  # x, B and C go through the conv
 
         self.in_proj = nn.Linear(dim, 2 * self.d_inner + 2 * d_state + self.heads, bias=False)

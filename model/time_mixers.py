@@ -35,7 +35,7 @@ class PerSlotSSM(SelectiveSSM):
     parameters shared across slots. Same parameters (and names) as SelectiveSSM."""
 
     def __init__(self, cfg: Config):
-        super().__init__(cfg.dim, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv, cfg.chunk_size)
+        super().__init__(cfg.dim, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv)
 
     def forward(self, slots: Tensor, state: SSMState | None = None) -> tuple[Tensor, SSMState]:
         b = slots.shape[0]
@@ -129,7 +129,6 @@ class SingleStateSSM(nn.Module):
             cfg.headdim,
             cfg.expand,
             cfg.d_conv,
-            cfg.chunk_size,
         )
 
     def forward(self, slots: Tensor, state: SSMState | None = None) -> tuple[Tensor, SSMState]:

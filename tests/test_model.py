@@ -20,7 +20,6 @@ TINY = Config(
     num_slots=4,
     decoder_hidden=32,
     headdim=16,
-    chunk_size=4,
 )
 
 
@@ -42,7 +41,7 @@ def video() -> torch.Tensor:
 @pytest.mark.parametrize("T", [13, 70])  # one chunk of 13; chunks of 32, the last padded
 def test_ssd_scan_matches_recurrence(T):
     torch.manual_seed(0)
-    ssm = SelectiveSSM(dim=16, d_state=8, headdim=8, expand=2, d_conv=4, chunk=4)
+    ssm = SelectiveSSM(dim=16, d_state=8, headdim=8, expand=2, d_conv=4)
     u = torch.randn(3, T, 16)
     y_scan, s_scan = ssm(u)
     state, ys = ssm.alloc(3), []
@@ -152,6 +151,9 @@ def test_retired_experiments_are_refused_but_old_configs_load():
     they existed loads when it holds the shipped value; asking for the experiment fails."""
     saved = TINY.to_dict() | {"slot_init": "queries", "slot_noise": 0.0}
     assert Config.from_dict(saved) == TINY
+    # chunk_size no longer means anything (the scan picks its chunk length): any value loads
+    for chunk in (4, 8, 64):
+        assert Config.from_dict(TINY.to_dict() | {"chunk_size": chunk}) == TINY
     for key, value in (("slot_init", "placed"), ("slot_noise", 1.0)):
         with pytest.raises(ValueError, match=f"{key}.*removed"):
             Config.from_dict(TINY.to_dict() | {key: value})

@@ -23,7 +23,6 @@ TINY = Config(
     num_slots=3,
     decoder_hidden=32,
     headdim=16,
-    chunk_size=4,
     num_blocks=2,
 )
 MIXERS = list(TIME_MIXERS)

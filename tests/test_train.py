@@ -30,7 +30,6 @@ TINY_CONFIG = [
     "decoder_hidden=32",
     "headdim=16",
     "num_slots=4",
-    "chunk_size=4",
 ]
 
 
