@@ -56,7 +56,7 @@ class Decoded:
     mask_logits: Tensor  # (B, N, h, w), h, w = half the input size
     log_depth: Tensor  # (B, N, h, w) per slot
     rgb: Tensor | None  # (B, N, 3, h, w) per slot, in [0, 1]
-    flow: Tensor | None  # (B, N, 2, h, w) per slot, pixels of the input frame to the next frame
+    flow: Tensor | None  # (B, N, 2, h, w) per slot, motion since the previous frame, input pixels
 
 
 class SlotDecoder(nn.Module):
