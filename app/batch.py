@@ -445,6 +445,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"({summary['processes']} process(es) on {summary['device']}). "
             f"Summary: {out / 'summary.json'}"
         )
+    if state is not None:  # gloo's threads must not outlive the interpreter (abort at exit)
+        state.destroy_process_group()
     return summary
 
 
