@@ -19,6 +19,7 @@ from .limits import (
     DEFAULT_OUTPUT_SIDE,
     DEFAULT_SAMPLE_FPS,
     DEFAULT_SECONDS,
+    MAX_ADAPT_STEPS,
     MAX_SECONDS,
     WORK_TTL_SECONDS,
 )
@@ -78,7 +79,10 @@ def status_html(step: Step) -> str:
     """The live status line: the current stage and the frames finished so far."""
     names = list(STAGES)
     number = names.index(step.stage) + 1
-    frames = f"{step.done} of {step.expected} frames done"
+    unit = "adaptation steps" if step.stage == "adapt" else "frames"
+    frames = f"{step.done} of {step.expected} {unit} done"
+    if step.note:
+        frames += f" · {html.escape(step.note)}"
     return (
         f'<div class="run-status"><b>Working: {STAGES[step.stage]}</b> '
         f"(step {number} of {len(names)}) · {frames}"
@@ -95,8 +99,14 @@ def summary_html(result: Result, decomposer: Decomposer) -> str:
         f"<b>Done:</b> {seconds:.1f} s of video ({frames} frames, {w}×{h}) split into "
         f"{result.num_slots} slots in {t['total']:.1f} s. Downloads: {zip_size} zip."
     )
+    if result.adaptation:
+        a = result.adaptation
+        headline += (
+            f" The model was first adapted to this video ({a.steps} steps in {a.seconds:.0f} s); "
+            "its weights are in the zip (adapted_weights/)."
+        )
     warnings = "".join(f"<div>⚠️ {html.escape(m)}</div>" for m in result.warnings)
-    stages = " · ".join(f"{STAGES[k]} {t[k]:.1f} s" for k in STAGES)
+    stages = " · ".join(f"{STAGES[k]} {t[k]:.1f} s" for k in STAGES if k != "adapt" or t[k])
     mw, mh = result.model_size
     details = (
         f"<details><summary>Technical details</summary><ul>"
@@ -139,6 +149,7 @@ class Handlers:
         max_side: int = DEFAULT_OUTPUT_SIDE,
         on_long: str = "trim",
         slot_ids: str = "tracked",
+        adapt_steps: int = 0,  # > 0: fine-tune a copy of the model on this clip first
         previous: dict | None = None,
     ):
         """Decompose a video into slots (generator): status updates, then every output."""
@@ -154,6 +165,7 @@ class Handlers:
             on_long=on_long,
             slot_ids=slot_ids,  # one of SLOT_ID_SOURCES: the Radio refuses anything else
             metric_depth=is_metric(video),
+            adapt_steps=int(min(max(adapt_steps or 0, 0), MAX_ADAPT_STEPS)),
         )
         remove_workdir(previous)  # a session keeps only its latest results
         sweep_old_workdirs()

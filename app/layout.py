@@ -16,6 +16,7 @@ from .limits import (
     DEFAULT_SAMPLE_FPS,
     DEFAULT_SECONDS,
     LIMITS_TEXT,
+    MAX_ADAPT_STEPS,
     MAX_SAMPLE_FPS,
     MAX_SECONDS,
     MAX_SLOTS,
@@ -27,7 +28,7 @@ from .session import Decomposer
 
 TITLE = "Slot decomposition studio"
 INPUTS = ("video_in", "fps", "max_seconds", "num_slots", "opacity", "max_side", "on_long")
-INPUTS += ("slot_source", "state")
+INPUTS += ("slot_source", "adapt_steps", "state")
 # the video player's own "Video not playable" toast: the upload check says what is wrong in
 # plain words instead (and a file the browser cannot preview may still decompose fine)
 STARTING = '<div class="run-status"><b>Starting…</b> (waiting for the model)</div>'
@@ -75,6 +76,18 @@ def _inputs_column(page: SimpleNamespace, default_slots: int) -> None:
         label="Your video", sources=["upload", "webcam"], elem_id="video-input"
     )
     _settings(page, default_slots)
+    with gr.Accordion("Adapt to this video", open=False):
+        page.adapt_steps = gr.Slider(
+            0,
+            MAX_ADAPT_STEPS,
+            value=0,
+            step=10,
+            label="Fine-tuning steps (0 = off)",
+            info="Trains a copy of the model on your clip (no labels needed) before decomposing "
+            "it. Seconds on a GPU; on a CPU about a second per step. The adapted weights are "
+            "in the zip.",
+            elem_id="adapt-steps",
+        )
     with gr.Row():
         page.run = gr.Button("Decompose", variant="primary", elem_id="run-button")
         page.cancel = gr.Button(

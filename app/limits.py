@@ -20,6 +20,8 @@ MAX_SLOTS = 16
 # the model sees frames at the video's aspect, short side at its trained size; a long side
 # beyond this many short sides is squeezed (a panorama would cost the model many times the work)
 MAX_MODEL_ASPECT = 2.0
+# "Adapt to this video" (model/adapt.py): at most this many fine-tuning steps before a run
+MAX_ADAPT_STEPS = 300
 CHUNK_FRAMES = 16  # frames per model call in recurrent mode: memory is flat in video length
 WORK_TTL_SECONDS = 3600  # per-request work folders and cached outputs are deleted after this
 
@@ -37,6 +39,7 @@ ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 ZEROGPU_BASE_SECONDS = 15
 ZEROGPU_SECONDS_PER_FRAME = 0.1
 ZEROGPU_MAX_SECONDS = 120
+ZEROGPU_SECONDS_PER_ADAPT_STEP = 0.1  # issue 15's H100 trial: 300 steps of 16 x 8 frames in ~20 s
 ZEROGPU_TEXT = (
     f"This Space runs on ZeroGPU: each run borrows a shared GPU for about "
     f"{ZEROGPU_BASE_SECONDS} s plus {ZEROGPU_SECONDS_PER_FRAME:g} s per sampled frame (the default "

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from model import OCSlotSSM
+from model.adapt import AdaptReport, adapting, seconds_per_step
 from model.segment import SOURCES as SLOT_ID_SOURCES
 from model.segment import SlotSegmenter
 
@@ -32,6 +33,7 @@ from .limits import (
     DEFAULT_OUTPUT_SIDE,
     DEFAULT_SAMPLE_FPS,
     DEFAULT_SECONDS,
+    MAX_ADAPT_STEPS,
     MAX_FRAMES,
     MAX_MODEL_ASPECT,
 )
@@ -94,6 +96,9 @@ def as_video(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(frames).to(device).permute(0, 1, 4, 2, 3).float().div(255)
 
 
+ADAPTED_FILES = ("model.safetensors", "config.json")  # what save_pretrained writes
+
+
 @dataclass
 class Settings:
     fps: float = DEFAULT_SAMPLE_FPS
@@ -104,6 +109,7 @@ class Settings:
     on_long: str = "trim"  # or "refuse"
     slot_ids: str = "tracked"  # one of SLOT_ID_SOURCES
     metric_depth: bool = False  # depth in metres (the project's rendered scenes) or relative
+    adapt_steps: int = 0  # > 0: first fine-tune a copy of the model on this clip (model/adapt.py)
 
 
 def sampling(info: VideoInfo, settings: Settings) -> tuple[float, tuple[int, int]]:
@@ -113,6 +119,7 @@ def sampling(info: VideoInfo, settings: Settings) -> tuple[float, tuple[int, int
 
 # what each step is called on the page, in the order a chunk goes through them
 STAGES = {
+    "adapt": "adapting the model to this video",  # only when asked for (Settings.adapt_steps)
     "decode": "reading frames",
     "infer": "running the model",
     "slot_ids": "assigning pixels to slots",
@@ -124,11 +131,13 @@ STAGES = {
 
 @dataclass
 class Step:
-    """Yielded before each step: which one starts, and how many frames are finished."""
+    """Yielded before each step: which one starts, and how many frames are finished (while
+    adapting: how many of its steps)."""
 
     stage: str  # a key of STAGES
     done: int
     expected: int
+    note: str = ""  # e.g. the time adapting is expected to take
 
     def __iter__(self):  # (done, expected, stage), as progress callbacks take it
         return iter((self.done, self.expected, self.stage))
@@ -154,6 +163,8 @@ class Result:
     metric_depth: bool
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    adaptation: AdaptReport | None = None  # when the model was adapted to this clip
+    adapted_weights: Path | None = None  # its weights (model.safetensors + config.json)
 
 
 @dataclass
@@ -175,6 +186,8 @@ class Job:
 
     def __init__(self, model: OCSlotSSM, info: VideoInfo, settings: Settings, workdir: Path):
         self.settings, self.info, self.workdir = settings, info, workdir
+        self.model = model  # the shared model, or this request's adapted copy
+        self.adaptation: AdaptReport | None = None
         self.warnings: list[str] = []
         limit = settings.max_seconds
         if info.duration > limit + 0.5:
@@ -257,8 +270,14 @@ class Decomposer:
             raise ValueError(
                 f"slot_ids must be one of {SLOT_ID_SOURCES}, got {settings.slot_ids!r}"
             )
+        if not 0 <= settings.adapt_steps <= MAX_ADAPT_STEPS:
+            raise ValueError(
+                f"adapt_steps must be 0 to {MAX_ADAPT_STEPS}, got {settings.adapt_steps}"
+            )
         t_start = time.perf_counter()
         job = Job(self.model, probe(path), settings, workdir)
+        if settings.adapt_steps:
+            yield from self._adapt(path, job)
         steps = (
             ("infer", self._infer),
             ("slot_ids", self._slot_ids),
@@ -291,6 +310,29 @@ class Decomposer:
             job.timings[stage] += time.perf_counter() - t0
 
     # ---- the steps, in order -------------------------------------------------------------
+    def _adapt(self, path: str | Path, job: Job) -> Iterator[Step]:
+        """Fine-tune a copy of the model on this clip's frames (model/adapt.py) before the
+        chunked pass, which then runs the copy; the shared model is never touched."""
+        t0 = time.perf_counter()
+        steps = job.settings.adapt_steps
+        frames = iter_frames(path, job.info, job.fps, job.settings.max_seconds, job.size)
+        rgb = model_frames(list(frames), job.model_size)
+        eta = steps * seconds_per_step(self.model, rgb.shape[1:3])
+        note = f"about {eta:.0f} s on {self.device.type.upper()}"
+        if self.device.type == "cpu":
+            note += " (slow on a CPU; a GPU takes seconds)"
+        yield Step("adapt", 0, steps, note)
+        run = adapting(self.model, rgb, steps, seed=0)
+        while True:
+            try:
+                done, _ = next(run)
+            except StopIteration as finished:
+                job.model, job.adaptation = finished.value
+                break
+            if done % max(1, steps // 20) == 0:
+                yield Step("adapt", done, steps, note)
+        job.timings["adapt"] += time.perf_counter() - t0
+
     @staticmethod
     def _decode(job: Job, frames: Iterator) -> Chunk:
         """Up to CHUNK_FRAMES frames; a damaged file ends the video with a warning."""
@@ -314,7 +356,7 @@ class Decomposer:
         """The model in recurrent mode, on frames at the video's aspect (the model's size)."""
         small = model_frames(chunk.frames, job.model_size)
         chunk.video = as_video(small[None], self.device)
-        chunk.out = self.model(chunk.video, cache=job.cache)
+        chunk.out = job.model(chunk.video, cache=job.cache)
 
     @torch.inference_mode()
     def _slot_ids(self, job: Job, chunk: Chunk) -> None:
@@ -364,6 +406,11 @@ class Decomposer:
         job.timings["total"] = time.perf_counter() - t_start
         files = {f"{k}.mp4": p for k, p in job.paths.items()}
         files |= {"slots.npz": npz, "keyframes.png": keyframes}
+        adapted = None
+        if job.adaptation:  # loadable with OCSlotSSM.from_pretrained("adapted_weights")
+            adapted = job.workdir / "adapted_weights"
+            job.model.save_pretrained(adapted)
+            files |= {f"adapted_weights/{f}": adapted / f for f in ADAPTED_FILES}
         archive = write_zip(job.workdir / "slot_decomposition.zip", files, self._meta(job))
         return Result(
             workdir=job.workdir,
@@ -384,6 +431,8 @@ class Decomposer:
             metric_depth=job.settings.metric_depth,
             warnings=job.warnings,
             timings=dict(job.timings),
+            adaptation=job.adaptation,
+            adapted_weights=adapted,
         )
 
     def _meta(self, job: Job) -> dict:
@@ -406,7 +455,9 @@ class Decomposer:
             "model_resolution": list(job.model_size),  # (w, h) of the frames the model saw
             "weights_sha256": self.weights_sha256,
             # the same weights decode differently with another config (e.g. decoder_stride)
-            "model_config": self.model.config.to_dict(),
+            "model_config": job.model.config.to_dict(),
+            # False, or how a copy of the weights was fine-tuned on this clip before the run
+            "adapted": job.adaptation.to_dict() if job.adaptation else False,
             "device": str(self.device),
             "timings_seconds": {k: round(v, 3) for k, v in job.timings.items()},
             "settings": job.settings.__dict__,

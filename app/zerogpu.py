@@ -12,6 +12,7 @@ from .limits import (
     ON_ZEROGPU,
     ZEROGPU_BASE_SECONDS,
     ZEROGPU_MAX_SECONDS,
+    ZEROGPU_SECONDS_PER_ADAPT_STEP,
     ZEROGPU_SECONDS_PER_FRAME,
 )
 from .video_io import VideoError, probe
@@ -19,15 +20,16 @@ from .video_io import VideoError, probe
 
 def gpu_seconds(path: str | Path, settings, workdir: Path | None = None) -> int:
     """Seconds of GPU to ask for one run of Decomposer.stream(path, settings, workdir): a
-    fixed start plus a cost per frame the run will sample, at most ZEROGPU_MAX_SECONDS."""
+    fixed start plus a cost per frame the run will sample and per adaptation step, at most
+    ZEROGPU_MAX_SECONDS."""
     try:
         duration = probe(path).duration or settings.max_seconds
     except VideoError:  # the run itself will say what is wrong, at once
         return ZEROGPU_BASE_SECONDS
     frames = math.ceil(min(duration, settings.max_seconds) * settings.fps)
-    return min(
-        ZEROGPU_MAX_SECONDS, math.ceil(ZEROGPU_BASE_SECONDS + frames * ZEROGPU_SECONDS_PER_FRAME)
-    )
+    need = ZEROGPU_BASE_SECONDS + frames * ZEROGPU_SECONDS_PER_FRAME
+    need += settings.adapt_steps * ZEROGPU_SECONDS_PER_ADAPT_STEP
+    return min(ZEROGPU_MAX_SECONDS, math.ceil(need))
 
 
 def on_gpu(stream):

@@ -37,6 +37,11 @@ class Config:
     # (at inference) are drawn around them with this seed, so outputs are deterministic
     slot_seed: int = 0
     first_block_iters: int = 3  # slot-attention refinement iterations in the first block's encoder
+    # frame t's slots start from frame t - 1's (the first block's slot-attention output) instead
+    # of the learned queries, which only start frame 0: SAVi's conditioning (Kipf et al. 2022).
+    # Each slot then looks first where its object was, so it keeps the object, not an image
+    # region. Makes the first block's read sequential over time; the SSM stays a parallel scan
+    slot_carry: bool = False
     # SlotSSM blocks
     num_blocks: int = 2
     mixer_heads: int = 4  # heads of the slot mixer (self-attention across slots)

@@ -2,6 +2,7 @@
 
     python -m model.evaluate --data DIR --json OUT [--weights weights/] [--num-slots N]
     python -m model.evaluate --videos DIR --json OUT [--fps 10] [--motion-size 128]
+    python -m model.evaluate --videos DIR --json OUT --adapt-steps 100 [--held-out DIR]
 
 --data writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows
 them: model/segment.py, masks refined if the config asks for it, labels tracked over time),
@@ -19,7 +20,10 @@ numbers for the baselines:
 --videos needs no ground truth (model/motion.py): per clip ("clips") and on average, the
 best single slot's video IoU with the region that moves on its own in the optical flow, as
 the app shows the slots (motion_iou) and from the decoder alone (decoder_motion_iou), beside
-a fixed 3x3 grid of image cells (grid_motion_iou), on frames sampled at --fps.
+a fixed 3x3 grid of image cells (grid_motion_iou), on frames sampled at --fps. With
+--adapt-steps, the same scores of a copy adapted to each clip (model/adapt.py):
+adapted_motion_iou, adapted_decoder_motion_iou; with --held-out, each adapted copy's decoder
+FG-ARI on those scenes beside the original's (held_out_decoder_fg_ari).
 """
 
 from __future__ import annotations
@@ -203,41 +207,68 @@ def read_videos(folder: str | Path, size: int, fps: float) -> list[tuple[str, np
     return videos
 
 
+def motion_scores(model: OCSlotSSM, frames: np.ndarray, moving, scored, num_slots=None) -> dict:
+    """One clip's motion scores (see evaluate_motion) for one model."""
+    s = model.config.image_size
+    small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
+    pred = predict_clip(model, small, num_slots, size=frames.shape[1:3])
+    return {
+        "motion_iou": best_label_iou(pred["slot_ids"], moving, scored),
+        "decoder_motion_iou": best_label_iou(pred["slot_ids_decoded"], moving, scored),
+    }
+
+
 def evaluate_motion(
     model: OCSlotSSM,
     videos: list[tuple[str, np.ndarray]],
     num_slots: int | None = None,
     progress: bool = True,
+    adapt_steps: int = 0,
+    held_out: list[Clip] | None = None,
 ) -> dict:
     """The motion score (model/motion.py) of real clips without ground truth. videos: (name,
     frames (T, S, S, 3) uint8) at the analysed size S; the model sees them at its own size.
     Per clip and mean: the best single slot's video IoU with the moving region, as the app
     shows the slots (motion_iou), from the decoder's masks alone (decoder_motion_iou), and of
     a fixed 3x3 grid of cells (grid_motion_iou), with the share of the frames scored and of
-    their pixels that move."""
+    their pixels that move.
+
+    With adapt_steps, also the same scores of a copy adapted to each clip (model/adapt.py,
+    seed 0): adapted_motion_iou, adapted_decoder_motion_iou, the adaptation's report, and,
+    given held_out clips with ground truth, the adapted copy's decoder FG-ARI on them
+    (adapted_held_out_decoder_fg_ari): what adapting to one clip costs on others."""
+    from .adapt import adapt  # model/adapt.py builds on model/train.py, which imports this
+
     s = model.config.image_size
     rows = {}
     for name, frames in tqdm(videos, desc="motion", disable=not progress):
         moving, scored = moving_regions(frames)
-        small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
-        pred = predict_clip(model, small, num_slots, size=frames.shape[1:3])
-        rows[name] = {
-            "motion_iou": best_label_iou(pred["slot_ids"], moving, scored),
-            "decoder_motion_iou": best_label_iou(pred["slot_ids_decoded"], moving, scored),
+        row = motion_scores(model, frames, moving, scored, num_slots)
+        row |= {
             "grid_motion_iou": best_label_iou(grid_ids(moving.shape), moving, scored),
             "frames": len(frames),
             "scored_frames": float(scored.mean()),
             "moving_share": float(moving[scored].mean()) if scored.any() else float("nan"),
         }
-    return (
-        {
-            "num_videos": len(videos),
-            "num_slots": num_slots or model.config.num_slots,
-            "motion_size": int(videos[0][1].shape[1]) if videos else None,
-        }
-        | mean_scores(list(rows.values()))
-        | {"clips": rows}
-    )
+        if adapt_steps:
+            small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
+            adapted, report = adapt(model, small, adapt_steps, seed=0)
+            after = motion_scores(adapted, frames, moving, scored, num_slots)
+            row |= {f"adapted_{k}": v for k, v in after.items()}
+            row |= {"adapt_seconds": report.seconds, "adapt_steps": report.steps}
+            if held_out:
+                fg = evaluate(adapted, held_out, num_slots, baselines=False, progress=False)
+                row["adapted_held_out_decoder_fg_ari"] = fg["decoder_fg_ari"]
+        rows[name] = row
+    result = {
+        "num_videos": len(videos),
+        "num_slots": num_slots or model.config.num_slots,
+        "motion_size": int(videos[0][1].shape[1]) if videos else None,
+    }
+    if adapt_steps and held_out:
+        before = evaluate(model, held_out, num_slots, baselines=False, progress=False)
+        result["held_out_decoder_fg_ari"] = before["decoder_fg_ari"]
+    return result | mean_scores(list(rows.values())) | {"clips": rows}
 
 
 def sha256(path: str | Path) -> str:
@@ -274,6 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         "--fps", type=float, default=MOTION_FPS, help="--videos: frames per second sampled"
     )
     p.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=0,
+        help="--videos: also score a copy adapted to each clip for this many steps (model/adapt.py)",
+    )
+    p.add_argument(
+        "--held-out",
+        default=None,
+        help="--videos with --adapt-steps: a model.synth folder; each adapted copy's decoder "
+        "FG-ARI on it, beside the original's (what adapting to one clip costs on others)",
+    )
+    p.add_argument(
         "--motion-size",
         type=int,
         default=MOTION_SIZE,
@@ -284,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--num-slots must be >= 1")
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
+    if args.adapt_steps < 0 or (args.adapt_steps or args.held_out) and not args.videos:
+        p.error("--adapt-steps (>= 0) and --held-out go with --videos")
     if args.fps <= 0 or args.motion_size < 16:
         p.error("--fps must be > 0 and --motion-size >= 16")
     device = (
@@ -295,12 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         model = OCSlotSSM.from_pretrained(args.weights).to(device)
         if args.videos:
             videos = read_videos(args.videos, args.motion_size, args.fps)[: args.limit]
+            held_out = (
+                load_folder(args.held_out, model.config.image_size) if args.held_out else None
+            )
         else:
             clips = load_folder(args.data, model.config.image_size, args.limit)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         p.exit(2, f"error: {err}\n")
     if args.videos:
-        result = evaluate_motion(model, videos, args.num_slots)
+        result = evaluate_motion(model, videos, args.num_slots, True, args.adapt_steps, held_out)
         result |= {"videos": str(args.videos), "fps": args.fps}
     else:
         if all(c.masks is None for c in clips):
@@ -320,9 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     nested = ("baselines", "stages", "clips")
     print(json.dumps({k: v for k, v in result.items() if k not in nested}, indent=2))
     for name, row in result.get("clips", {}).items():
+        adapted = (
+            f" adapted={row['adapted_motion_iou']:.3f} decoder={row['adapted_decoder_motion_iou']:.3f}"
+            if "adapted_motion_iou" in row
+            else ""
+        )
         print(
             f"{name}: motion_iou={row['motion_iou']:.3f} decoder={row['decoder_motion_iou']:.3f} "
-            f"grid={row['grid_motion_iou']:.3f}"
+            f"grid={row['grid_motion_iou']:.3f}{adapted}"
         )
     for name, b in result.get("stages", {}).items():
         print(

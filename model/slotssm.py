@@ -43,6 +43,7 @@ class InferenceCache:
     num_slots: int
     layers: list[object | None] = field(default_factory=list)  # None: no frame seen yet
     frames: int = 0  # frames seen so far
+    carried: Tensor | None = None  # (B, N, D) last frame's first-read slots (Config.slot_carry)
 
 
 @dataclass
@@ -80,6 +81,23 @@ class SlotSSMBlock(nn.Module):
         s, attn = self.encoder(rearrange(slots, "b t n d -> (b t) n d"), tokens)
         s, state = self.dynamics(rearrange(s, "(b t) n d -> b t n d", b=b), state)
         return s, attn, state
+
+    def read_carried(
+        self, init: Tensor, tokens: Tensor, carried: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Config.slot_carry: the slot encoder frame by frame, each frame starting from the
+        previous frame's result (`carried`, or `init` (B, N, D) for a video's first frame).
+        tokens (B, T, L, D) -> slots (B, T, N, D), attention (B*T, N, L), the last frame's slots."""
+        slots, attn = [], []
+        for t in range(tokens.shape[1]):
+            carried, a = self.encoder(init if carried is None else carried, tokens[:, t])
+            slots.append(carried)
+            attn.append(a)
+        return (
+            torch.stack(slots, 1),
+            rearrange(torch.stack(attn, 1), "b t n l -> (b t) n l"),
+            carried,
+        )
 
     def dynamics(self, slots: Tensor, state: object | None) -> tuple[Tensor, object]:
         """The steps after the slot encoder (the temporal core, benchmarked alone in bench/):
@@ -157,9 +175,20 @@ class OCSlotSSM(
 
         frames_in = rearrange(video, "b t c h w -> (b t) c h w")
         tokens = self.encoder(frames_in)
-        slots = repeat(self.initial_slots(B, n, video.device), "b n d -> b t n d", t=T)
+        init = self.initial_slots(B, n, video.device)
+        slots = repeat(init, "b n d -> b t n d", t=T)
         for i, block in enumerate(self.blocks):
-            slots, attn, state = block(slots, tokens, cache.layers[i] if cache else None)
+            state = cache.layers[i] if cache else None
+            if i == 0 and self.config.slot_carry:
+                by_frame = rearrange(tokens, "(b t) l d -> b t l d", b=B)
+                slots, attn, carried = block.read_carried(
+                    init, by_frame, cache.carried if cache else None
+                )
+                slots, state = block.dynamics(slots, state)
+                if cache is not None:
+                    cache.carried = carried
+            else:
+                slots, attn, state = block(slots, tokens, state)
             if cache is not None:
                 cache.layers[i] = state
         if cache is not None:

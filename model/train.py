@@ -28,6 +28,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -146,6 +147,22 @@ def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
     return partial
 
 
+@torch.inference_mode()
+def teacher_depth(model: OCSlotSSM, rgb: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """rgb (T, H, W, 3) uint8 -> (T, H, W) float32 depth as `model` predicts it, streamed in
+    chunks (memory does not grow with length). The depth target of a clip that has none,
+    when fine-tuning (--depth-from-init, model/adapt.py): what the weights already know about
+    depth is kept while the slots adapt to the footage."""
+    device = next(model.parameters()).device
+    cache, out = model.alloc_cache(batch=1), []
+    for t in range(0, len(rgb), chunk):
+        video = torch.from_numpy(rgb[t : t + chunk]).to(device).permute(0, 3, 1, 2)
+        log_depth = model(video.float().div(255).unsqueeze(0), cache=cache).log_depth[0]
+        up = F.interpolate(log_depth[:, None], size=rgb.shape[1:3], mode="bilinear")
+        out.append(up[:, 0].exp().float().cpu().numpy())
+    return np.concatenate(out)
+
+
 def lr_at(step: int, args) -> float:
     """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
     if step < args.warmup:
@@ -223,6 +240,12 @@ def parse_args(argv=None):
         help="start from these weights (folder or Hub id) instead of random; --config may change "
         "num_slots or add flow_head=true (the new rows start fresh)",
     )
+    p.add_argument(
+        "--depth-from-init",
+        action="store_true",
+        help="clips without depth (your own videos) get the --init model's predicted depth as "
+        "their depth target, so fine-tuning on footage keeps what the weights know about depth",
+    )
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=16, help="clips per step per process")
     p.add_argument("--frames", type=int, default=6, help="frames per training clip")
@@ -273,6 +296,46 @@ def parse_args(argv=None):
     return args
 
 
+def train_steps(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, clips: list[Clip], args, acc, start: int = 0
+) -> Iterator[tuple[int, torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]]:
+    """The training loop itself, shared by this entry point and model/adapt.py: one optimiser
+    step per item, yielding (step, loss, loss parts, gradient norm) after it, until
+    args.steps (a caller may stop earlier). Batches are a function of (seed, step, rank), so
+    a resumed or repeated run sees the same data."""
+    temperature = args.contrast_temperature if args.contrast_weight > 0 else None
+    step = start
+    while step < args.steps:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        rng = np.random.default_rng([args.seed, step, acc.process_index])
+        for _ in range(args.grad_accum):
+            batch = sample_batch(clips, args.batch, args.frames, rng)
+            video, depth = batch["video"].to(acc.device), batch["depth"].to(acc.device)
+            flow, flow_known = (
+                batch[k].to(acc.device) if k in batch else None for k in ("flow", "flow_known")
+            )
+            with acc.accumulate(model), acc.autocast():
+                pred = model(video)
+                parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
+                loss = (
+                    args.depth_weight * parts["depth"]
+                    + args.rgb_weight * parts.get("rgb", 0.0)
+                    + args.flow_weight * parts.get("flow", 0.0)
+                    + args.contrast_weight * parts.get("contrast", 0.0)
+                )
+                acc.backward(loss)
+                grad_norm = (
+                    acc.clip_grad_norm_(model.parameters(), args.grad_clip)
+                    if acc.sync_gradients
+                    else None
+                )
+                opt.step()
+                opt.zero_grad()
+        step += 1
+        yield step, loss, parts, grad_norm
+
+
 def best_fg_ari(eval_csv: Path) -> float:
     """Highest validation FG-ARI logged so far (the row just appended included)."""
     with open(eval_csv) as f:
@@ -317,6 +380,16 @@ def main(argv=None) -> None:
         for folder in args.data
         for c in load_folder(folder, cfg.image_size, args.limit, flow=cfg.flow_head)
     ]
+    if args.depth_from_init:
+        if not args.init:
+            raise SystemExit(
+                "error: --depth-from-init needs --init (the model whose depth to keep)"
+            )
+        teacher = OCSlotSSM.from_pretrained(args.init).to(acc.device).eval()
+        for clip in clips:
+            if clip.depth is None:
+                clip.depth = teacher_depth(teacher, clip.rgb)
+        del teacher
     val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
     acc.print(
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(clips)} training clips; {len(val)} val clips; "
@@ -325,44 +398,15 @@ def main(argv=None) -> None:
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     model, opt = acc.prepare(model, opt)
-    step = 0
+    start = 0
     if ckpt.exists():
         acc.load_state(str(ckpt))
-        step = json.loads((ckpt / "step.json").read_text())["step"]
-        acc.print(f"resumed from {ckpt} at step {step}")
+        start = json.loads((ckpt / "step.json").read_text())["step"]
+        acc.print(f"resumed from {ckpt} at step {start}")
 
-    bar = tqdm(total=args.steps, initial=step, disable=not acc.is_main_process, desc="train")
+    bar = tqdm(total=args.steps, initial=start, disable=not acc.is_main_process, desc="train")
     t_last = time.time()
-    while step < args.steps:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, args)
-        # batches are a function of (seed, step, rank): a resumed run sees the same data
-        rng = np.random.default_rng([args.seed, step, acc.process_index])
-        for _ in range(args.grad_accum):
-            batch = sample_batch(clips, args.batch, args.frames, rng)
-            video, depth = batch["video"].to(acc.device), batch["depth"].to(acc.device)
-            flow, flow_known = (
-                batch[k].to(acc.device) if k in batch else None for k in ("flow", "flow_known")
-            )
-            with acc.accumulate(model), acc.autocast():
-                pred = model(video)
-                temperature = args.contrast_temperature if args.contrast_weight > 0 else None
-                parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
-                loss = (
-                    args.depth_weight * parts["depth"]
-                    + args.rgb_weight * parts.get("rgb", 0.0)
-                    + args.flow_weight * parts.get("flow", 0.0)
-                    + args.contrast_weight * parts.get("contrast", 0.0)
-                )
-                acc.backward(loss)
-                grad_norm = (
-                    acc.clip_grad_norm_(model.parameters(), args.grad_clip)
-                    if acc.sync_gradients
-                    else None
-                )
-                opt.step()
-                opt.zero_grad()
-        step += 1
+    for step, loss, parts, grad_norm in train_steps(model, opt, clips, args, acc, start=start):
         bar.update(1)
 
         if step % args.log_every == 0 and acc.is_main_process:

@@ -168,3 +168,34 @@ def test_a_bad_file_gets_one_plain_message(page, shots, tmp_path):
     page.locator("#video-input input[type=file]").set_input_files(str(good))
     page.locator("#run-button").click()
     watch_run(page)  # and the page still works
+
+
+@pytest.mark.timeout(600)
+def test_adapt_to_this_video(page, shots, tmp_path):
+    """The option a visitor finds under "Adapt to this video": the status counts adaptation
+    steps with a time estimate, the result says the model was adapted, and setting it back
+    to 0 gives the default run again."""
+    from playwright.sync_api import expect
+
+    clip = write_video(tmp_path / "mine.mp4", scene_frames(frames=12, size=64), fps=12)
+    clear = page.locator("#video-input button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#video-input input[type=file]").set_input_files(str(clip))
+    page.get_by_text("Adapt to this video").click()
+    steps = page.locator("#adapt-steps input[type=number]")
+    steps.fill("10")
+    steps.press("Enter")
+    page.locator("#run-button").click()
+    seen, _ = watch_run(page, timeout=300)
+    adapting = [s for s in seen if "adapting the model" in s]
+    assert adapting and re.search(r"of 10 adaptation steps done · about \d+ s on CPU", adapting[0])
+    expect(page.locator("#run-summary")).to_contain_text("adapted to this video (10 steps")
+    page.screenshot(path=str(shots / "adapted.png"), full_page=True)
+    assert_no_error_shown(page)
+    steps.fill("0")
+    steps.press("Enter")
+    page.locator("#run-button").click()
+    seen, _ = watch_run(page)
+    assert not any("adapting" in s for s in seen), seen
+    expect(page.locator("#run-summary")).not_to_contain_text("adapted to this video")

@@ -10,9 +10,12 @@ import zipfile
 import av
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
 
-from .app_helpers import LaunchedApp, scene_frames, write_video
+from model import OCSlotSSM
+
+from .app_helpers import ROOT, LaunchedApp, scene_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,31 @@ def test_decompose_with_the_video_alone(app, clip):
     assert meta["model_config"]["num_slots"] == meta["num_slots"]  # the bundled default
     assert {"decode", "infer", "slot_ids", "render", "encode", "total"} <= set(
         meta["timings_seconds"]
+    )
+    assert meta["adapted"] is False and meta["timings_seconds"]["adapt"] == 0  # off by default
+    assert not any(n.startswith("adapted_weights/") for n in z.namelist())
+
+
+def test_adapt_to_this_video_through_the_api(app, clip, tmp_path):
+    """adapt_steps, the one input with a default that turns adaptation on: the run uses a
+    copy fine-tuned on the clip, says so in meta.json and ships its weights, which load."""
+    client = Client(app.url, verbose=False)
+    out = client.predict(
+        handle_file(str(clip)), max_seconds=1, adapt_steps=4, api_name="/decompose"
+    )
+    summary, archive = out[7], out[5]
+    assert "adapted to this video (4 steps" in summary
+    with zipfile.ZipFile(archive) as z:
+        meta = json.loads(z.read("meta.json"))
+        z.extractall(tmp_path, [n for n in z.namelist() if n.startswith("adapted_weights/")])
+    assert meta["adapted"]["steps"] == 4 and meta["adapted"]["device"] == "cpu"
+    assert meta["timings_seconds"]["adapt"] > 0
+    adapted = OCSlotSSM.from_pretrained(tmp_path / "adapted_weights")
+    bundled = OCSlotSSM.from_pretrained(ROOT / "weights")
+    assert adapted.config == bundled.config
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(adapted.state_dict().values(), bundled.state_dict().values(), strict=True)
     )
 
 

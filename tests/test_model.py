@@ -80,8 +80,16 @@ def test_ssd_is_the_recurrence_for_any_chunk(chunk, matmul_between_chunks, monke
         assert rel_err(a, b_) < 1e-5
 
 
+@pytest.fixture(scope="module")
+def carry_model() -> OCSlotSSM:
+    torch.manual_seed(0)
+    return OCSlotSSM(Config(**TINY.to_dict() | {"slot_carry": True})).eval()
+
+
+@pytest.mark.parametrize("carry", [False, True], ids=["queries", "slot_carry"])
 @pytest.mark.parametrize("chunks", [[11], [1] * 11, [3, 3, 3, 2], [5, 1, 4, 1], [2, 9]])
-def test_streaming_matches_parallel(model, video, chunks):
+def test_streaming_matches_parallel(model, carry_model, video, chunks, carry):
+    model = carry_model if carry else model
     with torch.no_grad():
         full = model(video)
         cache = model.alloc_cache(batch=2)
@@ -93,6 +101,20 @@ def test_streaming_matches_parallel(model, video, chunks):
     for name in ("masks", "log_depth", "attention", "slots", "rgb"):
         streamed = torch.cat([getattr(p, name) for p in parts], dim=1)
         assert rel_err(streamed, getattr(full, name)) < 1e-4, name
+
+
+def test_slot_carry_starts_each_frame_from_the_last(carry_model, video):
+    """With slot_carry, frame t's slots are read starting from frame t - 1's: the first frame
+    is what the learned queries give, later frames depend on what came before (a clip of
+    frame 5 alone differs from frame 5 after frames 0-4), and the same weights without the
+    carry read every frame from the queries."""
+    with torch.no_grad():
+        full = carry_model(video)
+        alone = carry_model(video[:, 5:6])
+        queries = carry_model.with_config(slot_carry=False)(video)
+    torch.testing.assert_close(full.slots[:, :1], queries.slots[:, :1])
+    assert rel_err(full.slots[:, 5], alone.slots[:, 0]) > 1e-3
+    assert rel_err(full.slots[:, 5], queries.slots[:, 5]) > 1e-3
 
 
 def test_flow_head_streams_like_parallel(video):
