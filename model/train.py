@@ -42,7 +42,6 @@ from tqdm import tqdm
 
 from .config import Config
 from .data import Clip, load_folder, sample_batch
-from .evaluate import evaluate, predict_clip
 from .slotssm import OCSlotSSM, SlotOutput
 
 MIN_DEPTH = 1e-3  # metres; log-depth of smaller (or unknown, 0) values is not defined
@@ -177,6 +176,7 @@ def save_mask_sheet(model: OCSlotSSM, clips: list[Clip], path: Path, count: int 
     """PNG rows: frame | true objects | predicted slot ids | predicted depth, for a few clips."""
     import cv2
 
+    from .evaluate import predict_clip
     from .palette import colorize_ids
 
     rows = []
@@ -343,6 +343,8 @@ def best_fg_ari(eval_csv: Path) -> float:
 
 
 def main(argv=None) -> None:
+    from .evaluate import evaluate  # scikit-learn: training needs it, adapting (the app) not
+
     args = parse_args(argv)
     mixed = args.mixed_precision
     if mixed == "auto":
