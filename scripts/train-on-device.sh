@@ -7,6 +7,8 @@
 # On the device:                        bash scripts/train-on-device.sh        (timeout_s ~ 560)
 # Knobs (environment): TRAIN_ARGS (extra model.train flags, e.g. "--contrast-weight 0.1"),
 # CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed).
+# Next run worth its GPU time: the slot carry (shipped as a fine-tune) trained from scratch:
+#   INIT= CONFIG="decoder_stride=4 num_slots=9 slot_carry=true" bash scripts/train-on-device.sh
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
 # exports weights every --eval-every steps, so a cut run still leaves weights.
 set -u
