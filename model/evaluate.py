@@ -207,11 +207,12 @@ def read_videos(folder: str | Path, size: int, fps: float) -> list[tuple[str, np
     return videos
 
 
-def motion_scores(model: OCSlotSSM, frames: np.ndarray, moving, scored, num_slots=None) -> dict:
-    """One clip's motion scores (see evaluate_motion) for one model."""
-    s = model.config.image_size
-    small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
-    pred = predict_clip(model, small, num_slots, size=frames.shape[1:3])
+def motion_scores(
+    model: OCSlotSSM, small: np.ndarray, size: tuple[int, int], moving, scored, num_slots=None
+) -> dict:
+    """One clip's motion scores (see evaluate_motion) for one model: small (T, S, S, 3) the
+    frames at the model's size, scored at `size`, the analysed size of moving."""
+    pred = predict_clip(model, small, num_slots, size=size)
     return {
         "motion_iou": best_label_iou(pred["slot_ids"], moving, scored),
         "decoder_motion_iou": best_label_iou(pred["slot_ids_decoded"], moving, scored),
@@ -243,7 +244,9 @@ def evaluate_motion(
     rows = {}
     for name, frames in tqdm(videos, desc="motion", disable=not progress):
         moving, scored = moving_regions(frames)
-        row = motion_scores(model, frames, moving, scored, num_slots)
+        small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
+        size = frames.shape[1:3]
+        row = motion_scores(model, small, size, moving, scored, num_slots)
         row |= {
             "grid_motion_iou": best_label_iou(grid_ids(moving.shape), moving, scored),
             "frames": len(frames),
@@ -251,9 +254,8 @@ def evaluate_motion(
             "moving_share": float(moving[scored].mean()) if scored.any() else float("nan"),
         }
         if adapt_steps:
-            small = np.stack([cv2.resize(f, (s, s), interpolation=cv2.INTER_AREA) for f in frames])
             adapted, report = adapt(model, small, adapt_steps, seed=0)
-            after = motion_scores(adapted, frames, moving, scored, num_slots)
+            after = motion_scores(adapted, small, size, moving, scored, num_slots)
             row |= {f"adapted_{k}": v for k, v in after.items()}
             row |= {"adapt_seconds": report.seconds, "adapt_steps": report.steps}
             if held_out:
