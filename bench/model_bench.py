@@ -3,7 +3,7 @@
     python -m bench.model_bench [--weights weights] [--threads 2] [--frames 512]
 
 Prints frames/s in parallel mode and in recurrent mode for several chunk sizes (recurrent:
-with the slot IDs made from each chunk's masks, as the app does), the same
+with the slot IDs made from each chunk's masks, as the app does; and the model alone), the same
 weights with the other decoder_stride and without mask refinement (see Config), the gain of
 batching clips of several users together, and the resident memory after streaming a short
 and a long video (recurrent mode must be flat).
@@ -86,6 +86,8 @@ def main() -> None:
         print(
             f"recurrent (chunks of {chunk:2d} frames):     {frames_per_second(model, args.frames, chunk, size):7.1f} frames/s"
         )
+    alone = frames_per_second(model, args.frames, 16, size, slot_ids=False)
+    print(f"model alone, no slot IDs (chunks of 16): {alone:7.1f} frames/s")
     # decoder_stride and mask refinement are inference-time choices: price the alternatives
     other = 4 if model.config.decoder_stride == 2 else 2
     alt = model.with_config(decoder_stride=other)

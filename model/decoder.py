@@ -28,6 +28,10 @@ from einops import rearrange
 from torch import Tensor, nn
 
 MIN_SCALE, MAX_SCALE = 0.05, 2.0  # spread of a slot, in units of the [-1, 1] image coordinates
+# without gradients the MLP runs on this many frames at a time: its hidden activations
+# (frames x slots x pixels x hidden floats) then stay in the CPU's cache, where the whole
+# chunk's (~38 MB for 16 frames at stride 2) went to memory and back once per layer
+INFERENCE_FRAMES = 2
 
 
 def token_coordinates(h: int, w: int, device=None) -> Tensor:
@@ -72,12 +76,12 @@ class SlotDecoder(nn.Module):
         # position and scale (depth depends on where in the image an object stands).
         self.slot_in = nn.Linear(dim + 4, hidden)
         self.pos_in = nn.Linear(2, hidden, bias=False)
-        self.mlp = nn.Sequential(
-            nn.ReLU(),
+        self.mlp = nn.Sequential(  # in place: a Linear's backward does not need its output
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, out_channels),
         )
 
@@ -95,8 +99,14 @@ class SlotDecoder(nn.Module):
         relative = (token_coordinates(gh, gw, slots.device) - pos.unsqueeze(2)) / scale.unsqueeze(
             2
         )  # (B, N, P, 2)
-        slot_term = self.slot_in(torch.cat([self.norm(slots), pos, scale], dim=-1))
-        out = self.mlp(slot_term.unsqueeze(2) + self.pos_in(relative))  # (B, N, P, C)
+        slot_term = self.slot_in(torch.cat([self.norm(slots), pos, scale], dim=-1)).unsqueeze(2)
+        step = len(slots) if torch.is_grad_enabled() else INFERENCE_FRAMES
+        out = torch.cat(
+            [
+                self.mlp(s + self.pos_in(r))
+                for s, r in zip(slot_term.split(step), relative.split(step), strict=True)
+            ]
+        )  # (B, N, P, C)
         out = rearrange(out, "b n (y x) c -> (b n) c y x", y=gh)
         if (gh, gw) != tuple(size):  # decoded at the mask resolution already: nothing to do
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)

@@ -9,6 +9,11 @@ Losses: log-depth (or --depth-loss silog), RGB reconstruction, and two that are 
   from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
   object moves as one piece, so flow rewards masks that follow whole objects; and only a
   model that remembers the previous frame can know it, so it gives the SSM state a job.
+- --distill-weight: the decoder learns to draw its own masks as the guided filter re-fits
+  them to the frame's colour edges (model/refine.py), at the input size: self-distillation,
+  no labels. The filter keeps each slot's layout and moves only its rim onto the image's
+  edges, so the decoder alone learns to put object boundaries where they are, which it
+  cannot learn from the losses above, all computed at half the input size.
 - --contrast-weight: SlotContrast (Manasyan et al., CVPR 2025), each slot at frame t must
   pick out itself at t + 1 among all slots of the batch at t + 1: a slot that keeps an image
   region while objects move through it changes content and fails it.
@@ -42,6 +47,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .data import Clip, load_folder, sample_batch
+from .refine import refine_masks
 from .slotssm import OCSlotSSM, SlotOutput
 
 MIN_DEPTH = 1e-3  # metres; log-depth of smaller (or unknown, 0) values is not defined
@@ -118,6 +124,21 @@ def slot_contrast(slots: torch.Tensor, temperature: float) -> torch.Tensor:
     logits = now @ nxt.transpose(1, 2) / temperature  # (T-1, B*N, B*N)
     labels = torch.arange(logits.shape[1], device=slots.device).repeat(logits.shape[0])
     return F.cross_entropy(logits.flatten(0, 1), labels)
+
+
+def refined_mask_distillation(
+    masks: torch.Tensor, video: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """masks (B, T, N, h, w), softmax over N; video (B, T, 3, H, W). KL divergence from the
+    same masks refined to the frames' edges (the target, no gradient through it) to the
+    masks upsampled to (H, W) as the app does, per pixel. Soft targets: argmax targets
+    let the slot that covers most of a small object's rim take the object (measured)."""
+    m, frames = masks.flatten(0, 1).float(), video.flatten(0, 1).float()
+    with torch.no_grad():
+        target = refine_masks(m, frames, radius, eps)
+    up = F.interpolate(m, size=frames.shape[-2:], mode="bilinear", align_corners=False)
+    kl = target * (target.clamp_min(1e-6).log() - up.clamp_min(1e-6).log())
+    return kl.sum(1).mean()
 
 
 def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
@@ -282,6 +303,19 @@ def parse_args(argv=None):
         help="weight of the temporal slot contrast (SlotContrast; 0 = off)",
     )
     p.add_argument("--contrast-temperature", type=float, default=0.1)
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.0,
+        help="weight of the decoder's masks against their own refinement to the frame's edges "
+        "(self-distillation; 0 = off)",
+    )
+    p.add_argument(
+        "--select",
+        choices=["shown", "decoder"],
+        default="shown",
+        help="which validation FG-ARI picks --out/best: as the app shows it, or the decoder's",
+    )
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--eval-clips", type=int, default=32)
     p.add_argument("--log-every", type=int, default=20)
@@ -318,11 +352,17 @@ def train_steps(
             with acc.accumulate(model), acc.autocast():
                 pred = model(video)
                 parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
+                if args.distill_weight > 0:
+                    core = acc.unwrap_model(model).config
+                    parts["distill"] = refined_mask_distillation(
+                        pred.masks, video, core.mask_refine_radius or 3, core.mask_refine_eps
+                    )
                 loss = (
                     args.depth_weight * parts["depth"]
                     + args.rgb_weight * parts.get("rgb", 0.0)
                     + args.flow_weight * parts.get("flow", 0.0)
                     + args.contrast_weight * parts.get("contrast", 0.0)
+                    + args.distill_weight * parts.get("distill", 0.0)
                 )
                 acc.backward(loss)
                 grad_norm = (
@@ -336,10 +376,10 @@ def train_steps(
         yield step, loss, parts, grad_norm
 
 
-def best_fg_ari(eval_csv: Path) -> float:
-    """Highest validation FG-ARI logged so far (the row just appended included)."""
+def best_fg_ari(eval_csv: Path, key: str = "fg_ari") -> float:
+    """Highest validation score `key` logged so far (the row just appended included)."""
     with open(eval_csv) as f:
-        return max(float(row["fg_ari"]) for row in csv.DictReader(f))
+        return max(float(row[key]) for row in csv.DictReader(f))
 
 
 def main(argv=None) -> None:
@@ -444,7 +484,8 @@ def main(argv=None) -> None:
                         f"slot-spread {metrics['slot_centre_spread']:.2f}"
                     )
                     # compare the logged (rounded) value with the logged ones
-                    if row["fg_ari"] >= best_fg_ari(out / "eval.csv"):
+                    key = "decoder_fg_ari" if args.select == "decoder" else "fg_ari"
+                    if row[key] >= best_fg_ari(out / "eval.csv", key):
                         core.save_pretrained(out / "best")  # FG-ARI on val swings; keep the peak
                 core.save_pretrained(out / "weights")
                 core.train()

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import model.decoder as decoder_module
 import model.ssm as ssm_module
 from model import Config, OCSlotSSM, SlotSegmenter
 from model.slot_encoder import InvertedAttention
@@ -322,3 +323,16 @@ def test_bundled_weights_stream_like_parallel(chunks):
     assert rel_err(torch.cat([s.masks for s in streamed]), segments.masks) < 1e-4
     ids = torch.cat([s.slot_ids for s in streamed])
     assert torch.equal(ids, segments.slot_ids)
+
+
+def test_decoder_runs_the_same_with_and_without_gradients(model, video):
+    """Without gradients the decoder's MLP runs a few frames at a time (cache-sized
+    activations, model/decoder.py); its output must not depend on that."""
+    assert video.shape[0] * video.shape[1] > 2 * decoder_module.INFERENCE_FRAMES  # many pieces
+    with torch.no_grad():
+        pieces = model(video)
+    whole = model(video)
+    for name in ("masks", "log_depth", "rgb"):
+        torch.testing.assert_close(
+            getattr(pieces, name), getattr(whole, name).detach(), atol=1e-6, rtol=1e-5
+        )
