@@ -23,9 +23,14 @@ DIM = 0.25  # brightness of the other slots in the "only this slot" view
 def upsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """masks (t, N, h, w) -> slot ids (t, H, W) uint8 and the winning probability (t, H, W),
     at size = (W, H)."""
-    up = F.interpolate(masks.float(), size=(size[1], size[0]), mode="bilinear", align_corners=False)
-    prob, ids = up.max(dim=1)
-    return ids.to(torch.uint8).cpu().numpy(), prob.cpu().numpy()
+    ids, probs = [], []
+    # frame by frame: 16 frames x 9 slots at 640x360 are 133 MB of floats, one frame 8 MB
+    for frame in masks.float().split(1):
+        up = F.interpolate(frame, size=(size[1], size[0]), mode="bilinear", align_corners=False)
+        prob, best = up.max(dim=1)
+        ids.append(best.to(torch.uint8))
+        probs.append(prob)
+    return torch.cat(ids).cpu().numpy(), torch.cat(probs).cpu().numpy()
 
 
 def borders(ids: np.ndarray) -> np.ndarray:
