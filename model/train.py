@@ -4,7 +4,8 @@ One CPU:            python -m model.train --data data/train --val data/val --out
 Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --nproc_per_node 8 -m model.train ...)
 Resume:             run the same command again: it continues from --out/checkpoint.
 
-Losses: log-depth (or --depth-loss silog), RGB reconstruction, and two that are about time:
+Losses: log-depth (or --depth-loss silog), RGB reconstruction, two that are about time (flow,
+contrast) and one about edges (distill):
 - with flow_head=true, each frame's motion since the previous frame (--flow-weight), computed
   from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
   object moves as one piece, so flow rewards masks that follow whole objects; and only a
@@ -338,6 +339,10 @@ def train_steps(
     args.steps (a caller may stop earlier). Batches are a function of (seed, step, rank), so
     a resumed or repeated run sees the same data."""
     temperature = args.contrast_temperature if args.contrast_weight > 0 else None
+    # the distillation's target: the refinement the config ships, or the shipped radius 3
+    # for a config that has it off
+    cfg = acc.unwrap_model(model).config
+    refine_radius, refine_eps = cfg.mask_refine_radius or 3, cfg.mask_refine_eps
     step = start
     while step < args.steps:
         for group in opt.param_groups:
@@ -353,9 +358,8 @@ def train_steps(
                 pred = model(video)
                 parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
                 if args.distill_weight > 0:
-                    core = acc.unwrap_model(model).config
                     parts["distill"] = refined_mask_distillation(
-                        pred.masks, video, core.mask_refine_radius or 3, core.mask_refine_eps
+                        pred.masks, video, refine_radius, refine_eps
                     )
                 loss = (
                     args.depth_weight * parts["depth"]
