@@ -37,3 +37,39 @@ def test_bench_tiny_writes_the_schema(tmp_path):
     assert 0 < result["slotssm_train_gflops"] < 10 * result["matmul_peak_gflops"]
     assert result["slotssm_train_gflops_T"] == 8
     assert (tmp_path / "bench.html").is_file()
+
+
+def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
+    from bench.quality import main as quality_main
+
+    args = ["--train", str(tiny_synth), "--test", str(tiny_synth), "--out", str(tmp_path / "q")]
+    args += ["--json", str(tmp_path / "quality.json"), "--models", "slotssm", "slot_rnn"]
+    args += ["--steps", "4", "--batch", "2", "--frames", "4", "--warmup", "1", "--threads", "1"]
+    args += ["--config", "image_size=32", "dim=32", "encoder_channels=16", "decoder_hidden=32"]
+    args += ["headdim=16", "num_slots=4"]
+    quality_main(args)
+    record = json.loads((tmp_path / "quality.json").read_text())
+    assert set(record["table"]) == {"slotssm", "slot_rnn"}
+    for model, cols in record["table"].items():
+        run = json.loads((tmp_path / "q" / f"{model}-s0" / "test.json").read_text())
+        assert cols["decoder_fg_ari"] == [run["decoder_fg_ari"], 0.0, 1]
+        assert 0 < cols["depth_absrel"][0] < 10
+        # scored as the app decodes, whatever the run trained at
+        shown = json.loads((tmp_path / "q" / f"{model}-s0" / "shown" / "config.json").read_text())
+        assert shown["decoder_stride"] == 2 and shown["mask_refine_radius"] == 3
+    saved = json.loads((tmp_path / "q" / "slot_rnn-s0" / "weights" / "config.json").read_text())
+    assert saved["time_mixer"] == "gru"
+    assert "| slot_rnn |" in (tmp_path / "quality.md").read_text()
+
+    # a second call trains and scores nothing again
+    stamp = (tmp_path / "q" / "slotssm-s0" / "test.json").stat().st_mtime_ns
+    quality_main(args)
+    assert (tmp_path / "q" / "slotssm-s0" / "test.json").stat().st_mtime_ns == stamp
+
+
+def test_quality_summary_gives_mean_and_spread_over_seeds():
+    from bench.quality import COLUMNS, summarise
+
+    runs = {"slotssm": [dict.fromkeys((k for k, _ in COLUMNS), v) for v in (0.5, 0.7)]}
+    mean, spread, n = summarise(runs)["slotssm"]["fg_ari"]
+    assert abs(mean - 0.6) < 1e-9 and abs(spread - 0.1) < 1e-9 and n == 2

@@ -1,0 +1,162 @@
+"""python -m bench.quality: the quality half of issue 14. OC-SlotSSM and its three baselines
+(bench/scaling.py's MODELS) trained with the same data, steps, schedule and seeds by
+`python -m model.train`, then scored on the same held-out clips by `python -m model.evaluate`.
+
+    python -m bench.quality --train data/train12 --val data/val --test data/test \\
+        --steps 3000 --seeds 0 --out runs/quality --json docs/quality.json
+
+Each run lives in --out/<model>-s<seed>/ and is resumable: a finished run is not retrained, a
+cut one continues from its checkpoint, a scored one is not scored again. The final step's
+weights are scored (not a checkpoint picked on validation: every model gets the same budget),
+decoded as the shipped weights are (`decoder_stride` 2, `mask_refine_radius` 3: settings
+without parameters). Writes every run's metrics and, per model, the mean and spread over
+seeds to --json, and the table as markdown beside it (.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.scaling import MODELS
+
+# (key in model.evaluate's JSON, column title); the decoder's score leads, as in the model card
+COLUMNS = [
+    ("decoder_fg_ari", "decoder video FG-ARI"),
+    ("fg_ari", "shown video FG-ARI"),
+    ("memory_worth", "memory worth"),
+    ("miou", "mIoU"),
+    ("depth_absrel", "AbsRel"),
+    ("depth_delta1", "delta1"),
+]
+SHOWN_SETTINGS = {"decoder_stride": 2, "mask_refine_radius": 3}
+
+
+def finished_steps(run: Path) -> int:
+    """The step of the run's last checkpoint (0 if none)."""
+    step = run / "checkpoint" / "step.json"
+    return json.loads(step.read_text())["step"] if step.exists() else 0
+
+
+def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
+    cmd = [sys.executable, "-m", "model.train", "--data", *args.train, "--out", str(run)]
+    cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--frames", str(args.frames)]
+    cmd += ["--lr", str(args.lr), "--warmup", str(args.warmup), "--seed", str(seed)]
+    # a checkpoint (and a validation score) every 500 steps: a cut run resumes from there
+    cmd += ["--eval-every", str(min(500, args.steps)), "--log-every", str(min(50, args.steps))]
+    if args.val:
+        cmd += ["--val", args.val, "--eval-clips", "16"]
+    cmd += ["--config", f"time_mixer={MODELS[model]}", *args.config]
+    subprocess.run(cmd, check=True, env=env)
+
+
+def score(run: Path, args, env: dict[str, str]) -> dict:
+    """model.evaluate on the final weights, decoded at the shipped settings."""
+    shown = run / "shown"
+    shutil.copytree(run / "weights", shown, dirs_exist_ok=True)
+    cfg = json.loads((shown / "config.json").read_text()) | SHOWN_SETTINGS
+    (shown / "config.json").write_text(json.dumps(cfg, indent=2))
+    out = run / "test.json"
+    cmd = [sys.executable, "-m", "model.evaluate", "--data", args.test, "--weights", str(shown)]
+    cmd += ["--json", str(out), "--no-baselines"]
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:
+    """Per model and metric: [mean, spread (population std; 0 for one seed), n]."""
+    table = {}
+    for model, rows in runs.items():
+        if rows:
+            table[model] = {
+                key: [
+                    statistics.fmean(r[key] for r in rows),
+                    statistics.pstdev(r[key] for r in rows),
+                    len(rows),
+                ]
+                for key, _ in COLUMNS
+            }
+    return table
+
+
+def markdown(table: dict[str, dict[str, list[float]]], args) -> str:
+    head = "| model | " + " | ".join(title for _, title in COLUMNS) + " |"
+    lines = [head, "|---|" + "---:|" * len(COLUMNS)]
+    for model, cols in table.items():
+        cells = []
+        for key, _ in COLUMNS:
+            mean, spread, n = cols[key]
+            cells.append(f"{mean:.3f}" + (f" +- {spread:.3f}" if n > 1 else ""))
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    seeds = ", ".join(map(str, args.seeds))
+    lines.append("")
+    lines.append(
+        f"{args.steps} steps, batch {args.batch} x {args.frames} frames, lr {args.lr}, seeds {seeds}; "
+        f"train {' '.join(args.train)}, scored on {args.test} (mean +- spread over seeds)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--train", nargs="+", required=True, help="synth data set(s) to train on")
+    p.add_argument("--val", default=None, help="synth data set scored at the end of training")
+    p.add_argument("--test", required=True, help="held-out synth data set, the table's numbers")
+    p.add_argument("--out", required=True, help="folder of the runs")
+    p.add_argument("--json", required=True, help="where to write the table (and .md beside it)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--steps", type=int, default=9000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument(
+        "--config",
+        nargs="*",
+        default=["num_slots=9"],
+        metavar="KEY=VALUE",
+        help="Config overrides shared by every model",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
+    args = p.parse_args(argv)
+
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    out = Path(args.out)
+    runs: dict[str, list[dict]] = {m: [] for m in args.models}
+    for seed in args.seeds:
+        for model in args.models:
+            run = out / f"{model}-s{seed}"
+            if finished_steps(run) < args.steps:
+                print(f"[quality] training {run}", flush=True)
+                train(run, model, seed, args, env)
+            metrics = run / "test.json"
+            row = json.loads(metrics.read_text()) if metrics.exists() else score(run, args, env)
+            runs[model].append(row)
+            print(
+                f"[quality] {run}: " + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS),
+                flush=True,
+            )
+    table = summarise(runs)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"table": table, "runs": runs, "args": vars(args)}
+    path.write_text(json.dumps(record, indent=2))
+    path.with_suffix(".md").write_text(markdown(table, args))
+    print(markdown(table, args))
+
+
+if __name__ == "__main__":
+    main()
