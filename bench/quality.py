@@ -3,7 +3,10 @@
 `python -m model.train`, then scored on the same held-out clips by `python -m model.evaluate`.
 
     python -m bench.quality --train data/train12 --val data/val --test data/test \\
-        --steps 3000 --seeds 0 --out runs/quality --json docs/quality.json
+        --steps 3000 --seeds 0 --out runs/quality --json docs/quality.json [--init WEIGHTS]
+
+From scratch, or (--init) from trained weights whose time mixers are all re-initialised, so
+that every model's temporal step gets the same budget on the same encoder and decoder.
 
 Each run lives in --out/<model>-s<seed>/ and is resumable: a finished run is not retrained, a
 cut one continues from its checkpoint, a scored one is not scored again. The final step's
@@ -52,6 +55,8 @@ def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
     cmd += ["--eval-every", str(min(500, args.steps)), "--log-every", str(min(50, args.steps))]
     if args.val:
         cmd += ["--val", args.val, "--eval-clips", "16"]
+    if args.init:  # a trained encoder, slot encoder and decoder; the temporal steps start fresh
+        cmd += ["--init", args.init, "--init-fresh", "time_mixer"]
     cmd += ["--config", f"time_mixer={MODELS[model]}", *args.config]
     subprocess.run(cmd, check=True, env=env)
 
@@ -127,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         default=["num_slots=9"],
         metavar="KEY=VALUE",
         help="Config overrides shared by every model",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start every model from these weights, all time mixers (the SlotSSM's too) fresh",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
     args = p.parse_args(argv)

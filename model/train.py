@@ -142,13 +142,17 @@ def refined_mask_distillation(
     return kl.sum(1).mean()
 
 
-def init_from(model: OCSlotSSM, source: dict[str, torch.Tensor]) -> list[str]:
+def init_from(
+    model: OCSlotSSM, source: dict[str, torch.Tensor], fresh: tuple[str, ...] = ()
+) -> list[str]:
     """Start from the weights of a related config: equal shapes are copied; a tensor that
     differs only in its first dimension (the slot queries of another slot count, the decoder
     output layer with a new head) gets the overlapping leading rows and keeps its fresh
-    initialisation for the rest. Returns the names of those partly copied tensors; any
-    other difference is an error."""
-    state = model.state_dict()
+    initialisation for the rest. Tensors whose names contain one of `fresh` are not copied
+    (e.g. "time_mixer": another temporal step on a trained encoder and decoder). Returns the
+    names of the partly copied tensors; any other difference is an error."""
+    state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
+    source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
     if set(state) != set(source):
         raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")
     partial = []
@@ -261,6 +265,14 @@ def parse_args(argv=None):
         default=None,
         help="start from these weights (folder or Hub id) instead of random; --config may change "
         "num_slots or add flow_head=true (the new rows start fresh)",
+    )
+    p.add_argument(
+        "--init-fresh",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="with --init: parameters whose names contain one of these start fresh, e.g. "
+        "time_mixer (a baseline's temporal step on the trained encoder, slot encoder and decoder)",
     )
     p.add_argument(
         "--depth-from-init",
@@ -417,7 +429,9 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: {err}") from None
     model = OCSlotSSM(cfg)
     if args.init and not ckpt.exists():
-        partial = init_from(model, OCSlotSSM.from_pretrained(args.init).state_dict())
+        partial = init_from(
+            model, OCSlotSSM.from_pretrained(args.init).state_dict(), tuple(args.init_fresh)
+        )
         if partial:
             acc.print(f"--init: {', '.join(partial)} copied in part (config changed)")
 

@@ -163,6 +163,33 @@ def test_init_from_copies_what_matches():
         init_from(OCSlotSSM(Config(**tiny.to_dict() | {"dim": 48, "headdim": 16})), source)
 
 
+def test_init_from_leaves_fresh_what_it_is_told_to():
+    """A baseline's temporal step on a trained model (bench.quality --init): everything but
+    the time mixers is copied, the time mixers keep their fresh initialisation."""
+    tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16)
+    torch.manual_seed(0)
+    source = OCSlotSSM(tiny).state_dict()  # the SlotSSM
+    rnn = OCSlotSSM(Config(**tiny.to_dict() | {"time_mixer": "gru"}))
+    with pytest.raises(ValueError, match="differ in parameters"):
+        init_from(rnn, source)
+    before = {k: v.clone() for k, v in rnn.state_dict().items()}
+    assert init_from(rnn, source, fresh=("time_mixer",)) == []
+    for name, value in rnn.state_dict().items():
+        if "time_mixer" in name:
+            assert torch.equal(value, before[name]), name
+        else:
+            assert torch.equal(value, source[name]), name
+    # the SlotSSM's own time mixer can start fresh too, the rest copied
+    ssm = OCSlotSSM(tiny)
+    init_from(ssm, {k: v + 1 for k, v in source.items()}, fresh=("time_mixer",))
+    state = ssm.state_dict()
+    assert not torch.equal(
+        state["blocks.0.time_mixer.in_proj.weight"],
+        source["blocks.0.time_mixer.in_proj.weight"] + 1,
+    )
+    assert torch.equal(state["encoder.pos.proj.weight"], source["encoder.pos.proj.weight"] + 1)
+
+
 def test_mirrored_clips_mirror_their_flow():
     rng = np.random.default_rng(0)
     rgb = (rng.random((3, 8, 8, 3)) * 255).astype(np.uint8)
