@@ -11,8 +11,8 @@ that every model's temporal step gets the same budget on the same encoder and de
 Each run lives in --out/<model>-s<seed>/ and is resumable: a finished run is not retrained, a
 cut one continues from its checkpoint, a scored one is not scored again. The final step's
 weights are scored (not a checkpoint picked on validation: every model gets the same budget),
-decoded as the shipped weights are (`decoder_stride` 2, `mask_refine_radius` 3: settings
-without parameters). Writes every run's metrics and, per model, the mean and spread over
+decoded as the shipped weights are (their `decoder_stride` and mask refinement, settings
+without parameters, read from weights/config.json). Writes every run's metrics and, per model, the mean and spread over
 seeds to --json, and the table as markdown beside it (.md).
 """
 
@@ -38,7 +38,10 @@ COLUMNS = [
     ("depth_absrel", "AbsRel"),
     ("depth_delta1", "delta1"),
 ]
-SHOWN_SETTINGS = {"decoder_stride": 2, "mask_refine_radius": 3}
+# inference-time settings without parameters, read from the shipped config so that every
+# run is decoded as the app decodes
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "weights" / "config.json"
+SHOWN_KEYS = ("decoder_stride", "mask_refine_radius", "mask_refine_eps")
 
 
 def finished_steps(run: Path) -> int:
@@ -65,7 +68,8 @@ def score(run: Path, args, env: dict[str, str]) -> dict:
     """model.evaluate on the final weights, decoded at the shipped settings."""
     shown = run / "shown"
     shutil.copytree(run / "weights", shown, dirs_exist_ok=True)
-    cfg = json.loads((shown / "config.json").read_text()) | SHOWN_SETTINGS
+    shipped = json.loads(SHIPPED_CONFIG.read_text())
+    cfg = json.loads((shown / "config.json").read_text()) | {k: shipped[k] for k in SHOWN_KEYS}
     (shown / "config.json").write_text(json.dumps(cfg, indent=2))
     out = run / "test.json"
     cmd = [sys.executable, "-m", "model.evaluate", "--data", args.test, "--weights", str(shown)]
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             if finished_steps(run) < args.steps:
                 print(f"[quality] training {run}", flush=True)
                 train(run, model, seed, args, env)
+                (run / "test.json").unlink(missing_ok=True)  # a score of fewer steps is stale
             metrics = run / "test.json"
             row = json.loads(metrics.read_text()) if metrics.exists() else score(run, args, env)
             runs[model].append(row)
@@ -164,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"table": table, "runs": runs, "args": vars(args)}
     path.write_text(json.dumps(record, indent=2))
-    path.with_suffix(".md").write_text(markdown(table, args))
-    print(markdown(table, args))
+    text = markdown(table, args)
+    path.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

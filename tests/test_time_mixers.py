@@ -134,10 +134,10 @@ def _numel(state) -> int:
     return sum(v.numel() for v in vars(state).values())
 
 
-# The shipped weights (slot_carry, fine-tuned on 24-frame clips, November 2026) through the code that trained them: frame
-# (row 10, col 10) log-depth over 6 frames, last frame's slots (channel 0), last frame's masks
-# at (5, 20), on torch.rand(1, 6, 3, 64, 64) seeded 0. A change to the model's code that
-# moves these is a change to what the app shows.
+# The shipped weights (slot_carry, fine-tuned on 24-frame clips, November 2026) through the
+# code that trained them: frame (row 10, col 10) log-depth over 6 frames, last frame's slots
+# (channel 0), last frame's masks at (5, 20), on torch.rand(1, 6, 3, 64, 64) seeded 0. A change
+# to the model's code that moves these is a change to what the app shows.
 SHIPPED_SHA256 = "fec2876d120f1b917b3f4f56cbe59b1070340574293b375f43f9583cbb029210"
 SHIPPED_LOG_DEPTH = [1.85629, 1.92722, 2.03923, 1.97875, 1.88248, 1.87532]
 SHIPPED_SLOTS = [-1.72245, -1.52909, -1.99404, -2.29166, -1.80627, -1.85646, -1.6643, -2.79968]
