@@ -20,17 +20,15 @@ BORDER_DARKEN = 0.35  # slot borders are drawn at this brightness, to read as ou
 DIM = 0.25  # brightness of the other slots in the "only this slot" view
 
 
-def upsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """masks (t, N, h, w) -> slot ids (t, H, W) uint8 and the winning probability (t, H, W),
-    at size = (W, H)."""
-    ids, probs = [], []
+def upsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """masks (t, N, h, w) -> slot ids (t, H, W) uint8 at size = (W, H): the slot whose
+    bilinearly upsampled mask is largest at each output pixel."""
+    ids = []
     # frame by frame: 16 frames x 9 slots at 640x360 are 133 MB of floats, one frame 8 MB
     for frame in masks.float().split(1):
         up = F.interpolate(frame, size=(size[1], size[0]), mode="bilinear", align_corners=False)
-        prob, best = up.max(dim=1)
-        ids.append(best.to(torch.uint8))
-        probs.append(prob)
-    return torch.cat(ids).cpu().numpy(), torch.cat(probs).cpu().numpy()
+        ids.append(up.argmax(dim=1).to(torch.uint8))
+    return torch.cat(ids).cpu().numpy()
 
 
 def borders(ids: np.ndarray) -> np.ndarray:

@@ -366,7 +366,7 @@ class Decomposer:
         chunk.masks = seg.masks
         perms = torch.from_numpy(seg.perms).to(self.device)
         chunk.attention = chunk.out.attention[0].mean(dim=(-1, -2)).gather(1, perms).cpu().numpy()
-        chunk.ids, _ = render.upsample_masks(seg.masks, job.size)
+        chunk.ids = render.upsample_masks(seg.masks, job.size)
         w, h = job.size
         log_depth = chunk.out.log_depth[0][:, None]  # (t, 1, h, w)
         up = F.interpolate(log_depth, size=(h, w), mode="bilinear", align_corners=False)

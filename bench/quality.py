@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 (run / "test.json").unlink(missing_ok=True)  # a score of fewer steps is stale
             metrics = run / "test.json"
             row = json.loads(metrics.read_text()) if metrics.exists() else score(run, args, env)
+            row.pop("clips", None)  # per-clip scores stay in the run's test.json
             runs[model].append(row)
             print(
                 f"[quality] {run}: " + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS),

@@ -12,7 +12,8 @@ image positions, not to objects); what the network does alone: decoder_fg_ari (t
 masks, no refinement or tracking), memoryless_fg_ari (the same with the SSM state reset at
 every frame, i.e. each frame run as a clip of its own) and memory_worth (decoder_fg_ari -
 memoryless_fg_ari: what the model's memory is worth); the segmentation scores of every stage
-("stages": "untracked", the masks before tracking; "decoded"; "memoryless"), and the same
+("stages": "untracked", the masks before tracking; "decoded"; "memoryless"), every clip's
+scores ("clips", for `python -m model.compare`: two weights, clip by clip), and the same
 numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
@@ -57,6 +58,7 @@ from .segment import SlotSegmenter
 from .slotssm import OCSlotSSM
 
 MOTION_FPS = 10.0  # --videos: frames per second sampled, as the app does by default
+PER_CLIP = ("fg_ari", "frame_fg_ari", "miou", "depth_absrel", "depth_delta1")
 MOTION_SIZE = 128  # --videos: flow at 64 px misses slow motion; the model still sees 64 px
 
 
@@ -175,6 +177,12 @@ def evaluate(
         "decoder_fg_ari": decoder,
         "memoryless_fg_ari": memoryless,
         "memory_worth": decoder - memoryless,
+    }
+    # per clip, for paired comparisons of two weights on the same clips (model/compare.py)
+    result["clips"] = {
+        clip.name: {k: row[k] for k in PER_CLIP if k in row}
+        | {f"{stage}_fg_ari": rows[i]["fg_ari"] for stage, rows in stages.items() if rows[i]}
+        for i, (clip, row) in enumerate(zip(clips, model_rows, strict=True))
     }
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}
@@ -370,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     nested = ("baselines", "stages", "clips")
     print(json.dumps({k: v for k, v in result.items() if k not in nested}, indent=2))
     for name, row in result.get("clips", {}).items():
+        if "motion_iou" not in row:  # --data: per-clip scores are for model.compare, not the log
+            break
         adapted = (
             f" adapted={row['adapted_motion_iou']:.3f} decoder={row['adapted_decoder_motion_iou']:.3f}"
             if "adapted_motion_iou" in row

@@ -94,11 +94,17 @@ def losses(
     target = F.avg_pool2d(log_d.flatten(0, 1).unsqueeze(1), k) / count.clamp_min(1e-6)
     known = (count > 0.5).float()  # at least half the pixels of the cell have depth
     diff = (out.log_depth.flatten(0, 1).unsqueeze(1) - target) * known
-    n = known.sum().clamp_min(1.0)
-    d = diff.pow(2).sum() / n
     if depth_loss == "silog":  # invariant to a global scale per frame: for relative depth
-        per_frame = known.sum((1, 2, 3)).clamp_min(1.0)
-        d = d - SILOG_LAMBDA * ((diff.sum((1, 2, 3)) / per_frame) ** 2).mean()
+        # per frame, then averaged over the frames with depth: mean(d^2) - lambda mean(d)^2 of
+        # one frame is >= 0; mixing a pixel-weighted first term with a frame-weighted second
+        # one is not (a frame with few known pixels, e.g. mostly sky, then pays a negative loss)
+        count = known.sum((1, 2, 3))
+        per_frame = count.clamp_min(1.0)
+        mean_sq, mean = diff.pow(2).sum((1, 2, 3)) / per_frame, diff.sum((1, 2, 3)) / per_frame
+        has_depth = (count > 0).float()
+        d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
+    else:
+        d = diff.pow(2).sum() / known.sum().clamp_min(1.0)
     result = {"depth": d}
     if out.rgb is not None:
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
@@ -148,9 +154,11 @@ def init_from(
     """Start from the weights of a related config: equal shapes are copied; a tensor that
     differs only in its first dimension (the slot queries of another slot count, the decoder
     output layer with a new head) gets the overlapping leading rows and keeps its fresh
-    initialisation for the rest. Tensors whose names contain one of `fresh` are not copied
-    (e.g. "time_mixer": another temporal step on a trained encoder and decoder). Returns the
-    names of the partly copied tensors; any other difference is an error."""
+    initialisation for the rest. A wider decoder (decoder_hidden) is grown so that it computes
+    the same function at first (Net2Net-style): its new hidden units start fresh, and the
+    weights that read them start at zero. Tensors whose names contain one of `fresh` are not
+    copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder).
+    Returns the names of the partly copied tensors; any other difference is an error."""
     state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
     source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
     if set(state) != set(source):
@@ -165,11 +173,22 @@ def init_from(
                 rows = min(len(target), len(value))
                 target[:rows].copy_(value[:rows])
                 partial.append(name)
+            elif name.startswith("decoder.") and value.dim() == 2 and _grows(target, value):
+                rows, cols = value.shape
+                target[:rows, :cols].copy_(value)
+                target[:rows, cols:].zero_()  # old units ignore the new ones: same output
+                partial.append(name)
             else:
                 raise ValueError(
                     f"--init: {name} has shape {tuple(value.shape)}, the model needs {tuple(target.shape)}"
                 )
     return partial
+
+
+def _grows(target: torch.Tensor, value: torch.Tensor) -> bool:
+    """target is value widened: no dimension smaller, the input dimension larger."""
+    grown = all(t >= v for t, v in zip(target.shape, value.shape, strict=True))
+    return grown and target.shape[1] > value.shape[1]
 
 
 @torch.inference_mode()
@@ -264,7 +283,8 @@ def parse_args(argv=None):
         "--init",
         default=None,
         help="start from these weights (folder or Hub id) instead of random; --config may change "
-        "num_slots or add flow_head=true (the new rows start fresh)",
+        "num_slots, add flow_head=true (the new rows start fresh) or widen decoder_hidden (the "
+        "same function at first)",
     )
     p.add_argument(
         "--init-fresh",
@@ -489,6 +509,7 @@ def main(argv=None) -> None:
                 core.eval()
                 if val:
                     metrics = evaluate(core, val, baselines=False, progress=False)
+                    metrics.pop("clips")  # per-clip scores: for model.compare, not the log
                     stages = metrics.pop("stages")  # the same scores before tracking/refinement
                     row = {"step": step} | {k: round(v, 5) for k, v in metrics.items()}
                     row |= {

@@ -83,13 +83,12 @@ def test_the_model_sees_the_video_aspect():
 
 def test_slot_ids_at_the_output_size_follow_the_masks():
     """upsample_masks (frame by frame, for memory) gives, at (W, H), the label of the mask
-    that is largest after bilinear upsampling, and that mask's value."""
+    that is largest after bilinear upsampling."""
     from app.render import upsample_masks
 
     masks = torch.rand(5, 4, 8, 12, generator=torch.Generator().manual_seed(0)).softmax(1)
-    ids, prob = upsample_masks(masks, (30, 20))
-    assert ids.shape == prob.shape == (5, 20, 30) and ids.dtype == np.uint8
+    ids = upsample_masks(masks, (30, 20))
+    assert ids.shape == (5, 20, 30) and ids.dtype == np.uint8
     up = torch.nn.functional.interpolate(masks, size=(20, 30), mode="bilinear")
     np.testing.assert_array_equal(ids, up.argmax(1).numpy())
-    np.testing.assert_allclose(prob, up.amax(1).numpy(), rtol=1e-6)
     assert len(np.unique(ids)) == 4  # every slot wins somewhere: the test sees all labels

@@ -143,6 +143,38 @@ def test_flow_head_fits_the_flow_of_the_frames(tiny_synth):
     assert parts["flow"].item() < 0.3 * still, (parts["flow"].item(), still)
 
 
+def test_silog_is_scale_invariant_per_frame_and_never_negative():
+    """--depth-loss silog: a prediction off by a constant factor in one frame pays
+    (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
+    each frame (an open sky leaves few); a pixel-weighted first term with a frame-weighted
+    second one went negative on such clips and was minimised by breaking depth."""
+    from model.slotssm import SlotOutput
+    from model.train import SILOG_LAMBDA
+
+    depth = torch.full((1, 2, 8, 8), 2.0)
+    depth[0, 1] = 0.0  # frame 1: depth known in one 2x2 cell only (the rest is sky)
+    depth[0, 1, :2, :2] = 3.0
+    target = torch.log(torch.tensor([2.0, 3.0]))
+    offsets = torch.tensor([0.5, -1.0])
+    log_depth = (target + offsets).view(1, 2, 1, 1).expand(1, 2, 4, 4).clone()
+    out = SlotOutput(
+        masks=torch.ones(1, 2, 1, 4, 4),
+        log_depth=log_depth,
+        attention=torch.ones(1, 2, 1, 4, 4),
+        slots=torch.zeros(1, 2, 1, 8),
+        positions=torch.zeros(1, 2, 1, 2),
+    )
+    video = torch.zeros(1, 2, 3, 8, 8)
+    silog = losses(out, video, depth, "silog")["depth"]
+    assert silog.item() == pytest.approx(((1 - SILOG_LAMBDA) * offsets**2).mean().item(), rel=1e-5)
+    metric = losses(out, video, depth, "log")["depth"]  # pixel-weighted: frame 0 dominates
+    assert metric.item() == pytest.approx((16 * 0.25 + 1 * 1.0) / 17, rel=1e-5)
+    torch.manual_seed(0)
+    for _ in range(5):
+        out.log_depth = torch.randn(1, 2, 4, 4) * 3
+        assert losses(out, video, depth, "silog")["depth"].item() >= 0
+
+
 def test_init_from_copies_what_matches():
     tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16)
     torch.manual_seed(0)
@@ -161,6 +193,27 @@ def test_init_from_copies_what_matches():
     assert torch.equal(shrunk.state_dict()["slot_queries"], source["slot_queries"][:3])
     with pytest.raises(ValueError, match="shape"):
         init_from(OCSlotSSM(Config(**tiny.to_dict() | {"dim": 48, "headdim": 16})), source)
+
+
+def test_init_from_widens_the_decoder_without_changing_its_output():
+    """--init weights --config decoder_hidden=128: new hidden units, the same function at
+    first, and gradients reach the new units (they can learn)."""
+    tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=16, headdim=16)
+    torch.manual_seed(0)
+    narrow = OCSlotSSM(tiny).eval()
+    wide = OCSlotSSM(Config(**tiny.to_dict() | {"decoder_hidden": 40})).eval()
+    partial = init_from(wide, narrow.state_dict())
+    assert "decoder.mlp.3.weight" in partial and "decoder.mlp.5.weight" in partial
+    video = torch.rand(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        a, b = narrow(video), wide(video)
+    assert torch.allclose(a.masks, b.masks, atol=1e-5)
+    assert torch.allclose(a.log_depth, b.log_depth, atol=1e-5)
+    wide.train()
+    wide(video).log_depth.mean().backward()
+    assert wide.decoder.mlp[5].weight.grad[:, 16:].abs().sum() > 0  # the new units are read
+    with pytest.raises(ValueError, match="shape"):  # narrowing is not a widening
+        init_from(narrow, wide.state_dict())
 
 
 def test_init_from_leaves_fresh_what_it_is_told_to():
@@ -426,6 +479,12 @@ def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
     assert -1 <= stages["decoded"]["miou"] <= 1
     assert metrics["baselines"]["one_slot"]["fg_ari"] == pytest.approx(0.0)
     assert 0 < metrics["baselines"]["kmeans"]["fg_ari"] <= 1
+    # per clip, for paired comparisons: they average to the reported means
+    clips = list(metrics["clips"].values())
+    assert len(clips) == 6
+    for key, mean in (("fg_ari", metrics["fg_ari"]), ("decoded_fg_ari", metrics["decoder_fg_ari"])):
+        assert np.mean([c[key] for c in clips]) == pytest.approx(mean)
+    assert np.mean([c["depth_absrel"] for c in clips]) == pytest.approx(metrics["depth_absrel"])
     bad = subprocess.run(
         [
             sys.executable,
