@@ -377,9 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     nested = ("baselines", "stages", "clips")
     print(json.dumps({k: v for k, v in result.items() if k not in nested}, indent=2))
-    for name, row in result.get("clips", {}).items():
-        if "motion_iou" not in row:  # --data: per-clip scores are for model.compare, not the log
-            break
+    # --data: the per-clip scores are for model.compare, not the log
+    for name, row in (result["clips"] if args.videos else {}).items():
         adapted = (
             f" adapted={row['adapted_motion_iou']:.3f} decoder={row['adapted_decoder_motion_iou']:.3f}"
             if "adapted_motion_iou" in row
