@@ -148,11 +148,15 @@ def evaluate(
     n = num_slots or model.config.num_slots
     model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
     stages = {"untracked": [], "decoded": [], "memoryless": []}
+    per_clip = {}  # for paired comparisons of two weights on the same clips (model/compare.py)
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
+        per_clip[clip.name] = {k: model_rows[-1][k] for k in PER_CLIP if k in model_rows[-1]}
         for stage, rows in stages.items():
             rows.append(score(clip, pred[f"slot_ids_{stage}"], None))
+            if "fg_ari" in rows[-1]:
+                per_clip[clip.name][f"{stage}_fg_ari"] = rows[-1]["fg_ari"]
         stats.append(mask_statistics(pred["masks"]))
         centres.append(slot_centres(pred["masks"]))
         if baselines:
@@ -178,12 +182,7 @@ def evaluate(
         "memoryless_fg_ari": memoryless,
         "memory_worth": decoder - memoryless,
     }
-    # per clip, for paired comparisons of two weights on the same clips (model/compare.py)
-    result["clips"] = {
-        clip.name: {k: row[k] for k in PER_CLIP if k in row}
-        | {f"{stage}_fg_ari": rows[i]["fg_ari"] for stage, rows in stages.items() if rows[i]}
-        for i, (clip, row) in enumerate(zip(clips, model_rows, strict=True))
-    }
+    result["clips"] = per_clip
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}
     return result

@@ -98,10 +98,10 @@ def losses(
         # per frame, then averaged over the frames with depth: mean(d^2) - lambda mean(d)^2 of
         # one frame is >= 0; mixing a pixel-weighted first term with a frame-weighted second
         # one is not (a frame with few known pixels, e.g. mostly sky, then pays a negative loss)
-        count = known.sum((1, 2, 3))
-        per_frame = count.clamp_min(1.0)
+        known_per_frame = known.sum((1, 2, 3))
+        per_frame = known_per_frame.clamp_min(1.0)
         mean_sq, mean = diff.pow(2).sum((1, 2, 3)) / per_frame, diff.sum((1, 2, 3)) / per_frame
-        has_depth = (count > 0).float()
+        has_depth = (known_per_frame > 0).float()
         d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
     else:
         d = diff.pow(2).sum() / known.sum().clamp_min(1.0)
