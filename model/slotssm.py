@@ -55,6 +55,9 @@ class SlotOutput:
     positions: Tensor  # (B, T, N, 2): centre (x, y) in [-1, 1] of each slot's attention
     rgb: Tensor | None = None  # (B, T, 3, h, w) reconstruction, if the model has an RGB head
     flow: Tensor | None = None  # (B, T, 2, h, w) motion since the previous frame, if a flow head
+    # with forward(..., predict_next=True): frame t + 1 as decoded from frame t's slots
+    next_log_depth: Tensor | None = None  # (B, T, h, w)
+    next_rgb: Tensor | None = None  # (B, T, 3, h, w)
     # slot IDs are not an output of the network: model/segment.py makes them from the masks
 
     @property
@@ -134,6 +137,12 @@ class OCSlotSSM(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
         self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
+        if (
+            cfg.predict_next
+        ):  # slots of frame t -> slots of frame t + 1, residual, starts as "no change"
+            self.predictor = mlp(cfg.dim, cfg.mlp_ratio)
+            nn.init.zeros_(self.predictor[-1].weight)
+            nn.init.zeros_(self.predictor[-1].bias)
 
     # ---- inference state -------------------------------------------------------------
     def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
@@ -154,12 +163,17 @@ class OCSlotSSM(
 
     # ---- forward -----------------------------------------------------------------------
     def forward(
-        self, video: Tensor, num_slots: int | None = None, cache: InferenceCache | None = None
+        self,
+        video: Tensor,
+        num_slots: int | None = None,
+        cache: InferenceCache | None = None,
+        predict_next: bool = False,
     ) -> SlotOutput:
         """video (B, T, 3, H, W) in [0, 1], H and W multiples of 4.
 
         Without a cache: one whole clip in parallel. With one: the next chunk of a stream,
-        continuing from (and updating) the cache; num_slots is then the cache's."""
+        continuing from (and updating) the cache; num_slots is then the cache's. predict_next
+        (models with Config.predict_next): also decode each frame's successor from its slots."""
         self._check_video(video)
         B, T, _, H, W = video.shape
         if cache is not None:
@@ -194,21 +208,13 @@ class OCSlotSSM(
         if cache is not None:
             cache.frames += T
 
-        h, w = H // 2, W // 2
-        stride = self.config.decoder_stride
         pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
-        dec = self.decoder(
-            rearrange(slots, "b t n d -> (b t) n d"), pos, scale, (H // stride, W // stride), (h, w)
-        )
-        masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
-        log_depth = (masks * dec.log_depth).sum(dim=1)
-        rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
-        flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
+        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W)
 
         def frames(x: Tensor) -> Tensor:
             return rearrange(x, "(b t) ... -> b t ...", b=B)
 
-        return SlotOutput(
+        out = SlotOutput(
             masks=frames(masks),
             log_depth=frames(log_depth),
             attention=frames(rearrange(attn, "bt n (y x) -> bt n y x", y=H // 4)),
@@ -217,6 +223,33 @@ class OCSlotSSM(
             rgb=frames(rgb) if rgb is not None else None,
             flow=frames(flow) if flow is not None else None,
         )
+        if predict_next:
+            if not self.config.predict_next:
+                raise ValueError("predict_next needs a model with Config.predict_next")
+            # the predicted slots decode in the frame of the slot they came from
+            _, next_depth, next_rgb, _ = self._decode(
+                slots + self.predictor(slots), pos, scale, H, W
+            )
+            out.next_log_depth = frames(next_depth)
+            out.next_rgb = frames(next_rgb) if next_rgb is not None else None
+        return out
+
+    def _decode(self, slots: Tensor, pos: Tensor, scale: Tensor, H: int, W: int):
+        """slots (B, T, N, D), their positions and scales (B*T, N, 2) -> masks (B*T, N, h, w),
+        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None."""
+        stride = self.config.decoder_stride
+        dec = self.decoder(
+            rearrange(slots, "b t n d -> (b t) n d"),
+            pos,
+            scale,
+            (H // stride, W // stride),
+            (H // 2, W // 2),
+        )
+        masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
+        log_depth = (masks * dec.log_depth).sum(dim=1)
+        rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
+        flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
+        return masks, log_depth, rgb, flow
 
     @staticmethod
     def _check_video(video: Tensor) -> None:

@@ -18,6 +18,9 @@ contrast) and one about edges (distill):
 - --contrast-weight: SlotContrast (Manasyan et al., CVPR 2025), each slot at frame t must
   pick out itself at t + 1 among all slots of the batch at t + 1: a slot that keeps an image
   region while objects move through it changes content and fails it.
+- --predict-weight (models with predict_next=true): the paper's video prediction. Frame t + 1's
+  depth and RGB decoded from frame t's slots, moved one step ahead by a small MLP: a slot must
+  carry its object's motion, which no single frame shows.
 
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all; slot centre spread: near 0 means slots keep
@@ -35,7 +38,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +119,25 @@ def losses(
     if contrast_temperature is not None:
         result["contrast"] = slot_contrast(out.slots, contrast_temperature)
     return result
+
+
+def next_frame_loss(
+    out: SlotOutput, video: torch.Tensor, depth: torch.Tensor, depth_loss: str, rgb_weight: float
+) -> torch.Tensor:
+    """Video prediction: frames 1..T-1 as decoded from the slots of frames 0..T-2
+    (out.next_*), with the same depth and RGB losses as the frames themselves."""
+    if out.next_log_depth is None:
+        raise ValueError("--predict-weight needs a model with predict_next=true")
+    if video.shape[1] < 2:
+        return video.new_zeros(())
+    ahead = replace(
+        out,
+        log_depth=out.next_log_depth[:, :-1],
+        rgb=out.next_rgb[:, :-1] if out.next_rgb is not None else None,
+        flow=None,
+    )
+    parts = losses(ahead, video[:, 1:], depth[:, 1:], depth_loss)
+    return parts["depth"] + rgb_weight * parts.get("rgb", 0.0)
 
 
 def slot_contrast(slots: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -337,6 +359,13 @@ def parse_args(argv=None):
     )
     p.add_argument("--contrast-temperature", type=float, default=0.1)
     p.add_argument(
+        "--predict-weight",
+        type=float,
+        default=0.0,
+        help="weight of the next frame's depth and RGB decoded from this frame's slots "
+        "(video prediction; needs --config predict_next=true; 0 = off)",
+    )
+    p.add_argument(
         "--distill-weight",
         type=float,
         default=0.0,
@@ -387,8 +416,12 @@ def train_steps(
                 batch[k].to(acc.device) if k in batch else None for k in ("flow", "flow_known")
             )
             with acc.accumulate(model), acc.autocast():
-                pred = model(video)
+                pred = model(video, predict_next=args.predict_weight > 0)
                 parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
+                if args.predict_weight > 0:
+                    parts["predict"] = next_frame_loss(
+                        pred, video, depth, args.depth_loss, args.rgb_weight
+                    )
                 if args.distill_weight > 0:
                     parts["distill"] = refined_mask_distillation(
                         pred.masks, video, refine_radius, refine_eps
@@ -399,6 +432,7 @@ def train_steps(
                     + args.flow_weight * parts.get("flow", 0.0)
                     + args.contrast_weight * parts.get("contrast", 0.0)
                     + args.distill_weight * parts.get("distill", 0.0)
+                    + args.predict_weight * parts.get("predict", 0.0)
                 )
                 acc.backward(loss)
                 grad_norm = (

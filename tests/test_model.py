@@ -222,6 +222,33 @@ def test_extra_slots_are_deterministic_and_distinct(model, video):
     assert torch.cdist(a[0], a[0]).add(torch.eye(7)).min() > 0
 
 
+def test_next_frame_prediction_starts_as_the_frame_and_sees_only_the_past(video):
+    """Config.predict_next: the predictor starts as "no change" (the prediction of frame t + 1
+    is frame t's own decoding) and leaves the frame outputs alone; once it has learned
+    something, the prediction made at frame t still depends on frames <= t only. A model
+    without the predictor refuses to predict."""
+    torch.manual_seed(0)
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"predict_next": True, "slot_carry": True})).eval()
+    with torch.no_grad():
+        plain, ahead = m(video), m(video, predict_next=True)
+        assert plain.next_log_depth is None
+        torch.testing.assert_close(ahead.log_depth, plain.log_depth)
+        torch.testing.assert_close(ahead.next_log_depth, ahead.log_depth)
+        torch.testing.assert_close(ahead.next_rgb, ahead.rgb)
+        m.predictor[-1].weight.normal_()
+        moved = m(video, predict_next=True)
+        later = video.clone()
+        later[:, 6:] = torch.rand_like(later[:, 6:])
+        changed = m(later, predict_next=True)
+    assert (moved.next_log_depth - moved.log_depth).abs().max() > 1e-3
+    torch.testing.assert_close(
+        changed.next_log_depth[:, :6], moved.next_log_depth[:, :6], atol=1e-6, rtol=0
+    )  # an untrained decoder's depth barely follows its input: 2e-4 below, not 1e-3
+    assert (changed.next_log_depth[:, 6:] - moved.next_log_depth[:, 6:]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="predict_next"):
+        OCSlotSSM(TINY)(video, predict_next=True)
+
+
 @pytest.mark.parametrize("extra", [{}, {"decoder_stride": 2}])
 def test_every_parameter_gets_a_gradient(video, extra):
     torch.manual_seed(0)

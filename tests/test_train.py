@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,7 @@ from model.flow import dis_flow
 from model.train import (
     init_from,
     losses,
+    next_frame_loss,
     parse_config_overrides,
     refined_mask_distillation,
     slot_contrast,
@@ -309,6 +311,54 @@ def test_contrast_loss_trains_from_the_cli(tiny_synth, tmp_path):
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["contrast_loss"]) > 0 for r in rows)
     assert all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+def test_next_frame_loss_compares_frame_t_plus_1_with_the_prediction_made_at_t(tiny_synth):
+    """A perfect predictor (prediction at t = the decoding of frame t + 1) pays exactly the
+    frame losses of frames 1..T-1; the "no change" predictor the model starts with pays more
+    on moving clips; the gradient reaches the predictor and the SSM."""
+    torch.manual_seed(0)
+    cfg = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16)
+    model = OCSlotSSM(Config(**cfg.to_dict() | {"predict_next": True, "num_slots": 4}))
+    clips = load_folder(tiny_synth, 32)
+    batch = sample_batch(clips, 3, 5, np.random.default_rng(0))
+    video, depth = batch["video"], batch["depth"]
+    out = model(video, predict_next=True)
+    junk = torch.zeros_like(out.log_depth[:, :1])
+    perfect = replace(
+        out,
+        next_log_depth=torch.cat([out.log_depth[:, 1:], junk], 1),
+        next_rgb=torch.cat([out.rgb[:, 1:], torch.zeros_like(out.rgb[:, :1])], 1),
+    )
+    frames = losses(
+        replace(out, log_depth=out.log_depth[:, 1:], rgb=out.rgb[:, 1:]),
+        video[:, 1:],
+        depth[:, 1:],
+        "log",
+    )
+    torch.testing.assert_close(
+        next_frame_loss(perfect, video, depth, "log", 5.0), frames["depth"] + 5.0 * frames["rgb"]
+    )
+    loss = next_frame_loss(out, video, depth, "log", 5.0)
+    loss.backward()
+    assert model.predictor[-1].weight.grad.abs().sum() > 0
+    assert model.blocks[0].time_mixer.in_proj.weight.grad.abs().sum() > 0
+
+
+def test_predict_loss_trains_from_the_cli(tiny_synth, tmp_path):
+    train(
+        [tiny_synth],
+        tmp_path / "run",
+        10,
+        "--predict-weight",
+        "0.5",
+        "--config",
+        "predict_next=true",
+    )
+    rows = read_csv(tmp_path / "run" / "log.csv")
+    assert len(rows) == 2 and all(float(r["predict_loss"]) > 0 for r in rows)
+    with pytest.raises(ValueError, match="predict_next"):
+        train([tiny_synth], tmp_path / "plain", 2, "--predict-weight", "0.5")
 
 
 def test_refined_mask_distillation_pulls_masks_onto_the_frames_edges():
