@@ -67,9 +67,9 @@ class Config:
     mask_refine_eps: float = 1e-4
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
     flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
-    # also decode frame t + 1 from the slots of frame t, moved one step ahead by a small MLP
-    # (the paper's video prediction): a target that no single frame can meet (train
-    # --predict-weight); the app never calls it
+    # also decode frame t + 1 from the slots of frame t, moved one step ahead by a small MLP and
+    # shifted by a predicted motion (the paper's video prediction): a target that no single
+    # frame can meet (train --predict-weight); the app never calls it
     predict_next: bool = False
 
     def __post_init__(self):

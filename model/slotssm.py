@@ -137,12 +137,15 @@ class OCSlotSSM(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
         self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
-        if (
-            cfg.predict_next
-        ):  # slots of frame t -> slots of frame t + 1, residual, starts as "no change"
+        if cfg.predict_next:
+            # slots of frame t -> slots of frame t + 1, residual; and where each slot will be:
+            # the decoder draws relative to a slot's position, so motion is a shift of that
+            # position, which the slot vector alone cannot express. Both start as "no change"
             self.predictor = mlp(cfg.dim, cfg.mlp_ratio)
-            nn.init.zeros_(self.predictor[-1].weight)
-            nn.init.zeros_(self.predictor[-1].bias)
+            self.predict_shift = nn.Linear(cfg.dim, 2)
+            for layer in (self.predictor[-1], self.predict_shift):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     # ---- inference state -------------------------------------------------------------
     def alloc_cache(self, batch: int = 1, num_slots: int | None = None) -> InferenceCache:
@@ -226,10 +229,9 @@ class OCSlotSSM(
         if predict_next:
             if not self.config.predict_next:
                 raise ValueError("predict_next needs a model with Config.predict_next")
-            # the predicted slots decode in the frame of the slot they came from
-            _, next_depth, next_rgb, _ = self._decode(
-                slots + self.predictor(slots), pos, scale, H, W
-            )
+            ahead = slots + self.predictor(slots)
+            shift = rearrange(self.predict_shift(slots), "b t n c -> (b t) n c")
+            _, next_depth, next_rgb, _ = self._decode(ahead, pos + shift, scale, H, W)
             out.next_log_depth = frames(next_depth)
             out.next_rgb = frames(next_rgb) if next_rgb is not None else None
         return out

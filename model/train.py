@@ -19,8 +19,9 @@ contrast) and one about edges (distill):
   pick out itself at t + 1 among all slots of the batch at t + 1: a slot that keeps an image
   region while objects move through it changes content and fails it.
 - --predict-weight (models with predict_next=true): the paper's video prediction. Frame t + 1's
-  depth and RGB decoded from frame t's slots, moved one step ahead by a small MLP: a slot must
-  carry its object's motion, which no single frame shows.
+  depth and RGB decoded from frame t's slots, moved one step ahead by a small MLP and drawn
+  around positions shifted by a predicted motion: a slot must carry its object's motion, which
+  no single frame shows.
 
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all; slot centre spread: near 0 means slots keep

@@ -342,6 +342,7 @@ def test_next_frame_loss_compares_frame_t_plus_1_with_the_prediction_made_at_t(t
     loss = next_frame_loss(out, video, depth, "log", 5.0)
     loss.backward()
     assert model.predictor[-1].weight.grad.abs().sum() > 0
+    assert model.predict_shift.weight.grad.abs().sum() > 0
     assert model.blocks[0].time_mixer.in_proj.weight.grad.abs().sum() > 0
 
 
