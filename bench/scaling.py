@@ -1,7 +1,7 @@
 """The paper's efficiency claims, measured here: OC-SlotSSM against its three baselines
 (model/time_mixers.py) at equal width, versus the length T of the clip.
 
-    python -m bench --json OUT [--quick | --tiny] [--threads N]
+    python -m bench --json OUT [--quick | --tiny] [--threads N] [--rounds R]
 
 Two levels:
 - core: the temporal core alone, the blocks after their slot encoders (time mixer, slot
@@ -15,8 +15,11 @@ latency of one more frame in recurrent mode after T frames (the cache prefilled)
 kernel's high-water mark of resident memory (VmHWM, reset through /proc/self/clear_refs
 after freeing and malloc_trim) minus the resident memory just before the step: everything
 the step allocates (activations, gradients, scratch), as the OS sees it. Times are the
-best of a few steps (the least disturbed by other processes). Ratios are only meaningful
-within one run. Also measured in the same run: this CPU's matmul peak (GFLOP/s, fp32, same
+best of a few steps (the least disturbed by other processes). The whole set of
+(level, model) processes is repeated for several rounds (--rounds), models interleaved, and
+each row reports the median over rounds with its range; each ratio is taken within a round
+(models measured minutes apart, not a run apart) and reported as the median and range over
+rounds. Ratios are only meaningful within one run. Also measured in the same run: this CPU's matmul peak (GFLOP/s, fp32, same
 threads), and the FLOPs of a training step (torch.utils.flop_counter: matmuls,
 convolutions, attention; elementwise work is not counted) at the largest T, hence the
 fraction of the peak that the training step reaches.
@@ -64,6 +67,7 @@ class Plan:
     dim: int = 64  # D, equal for all models
     num_slots: int = 7  # N
     repeats: int = 3  # timed training steps per row (the best counts); one warm-up step first
+    rounds: int = 1  # the whole set of (level, model) processes, repeated; medians and ranges
     latency_frames: int = 8  # single frames timed after the prefill
 
     def config(self, model: str) -> Config:
@@ -80,7 +84,11 @@ class Plan:
 PLANS = {
     # T = 2560 for the core (the paper's longest context); the whole model at 16x16 up to 1024
     "quick": Plan(
-        core_T=[16, 64, 256, 1024, 2560], whole_T=[16, 64, 256, 1024], image_size=16, repeats=2
+        core_T=[16, 64, 256, 1024, 2560],
+        whole_T=[16, 64, 256, 1024],
+        image_size=16,
+        repeats=2,
+        rounds=3,
     ),
     "full": Plan(
         core_T=[16, 64, 256, 1024, 2560], whole_T=[16, 64, 256, 1024, 2560], image_size=64
@@ -264,6 +272,44 @@ def ratios(rows: list[dict], key: str) -> dict[int, dict[str, float]]:
     return out
 
 
+AGGREGATED = ("train_step_ms", "peak_mem_mb", "stream_ms_per_frame")
+
+
+def aggregate(rounds: list[list[dict]]) -> list[dict]:
+    """Rows of one level measured in several rounds -> one row per (model, T): the median of
+    each measurement, its range as KEY_range = [min, max], and its values per round."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for rows in rounds:
+        for r in rows:
+            groups.setdefault((r["model"], r["T"]), []).append(r)
+    out = []
+    for (model, T), rs in groups.items():
+        row = {"model": model, "T": T}
+        for key in AGGREGATED:
+            values = [r[key] for r in rs]
+            row[key] = statistics.median(values)
+            row[key + "_range"] = [min(values), max(values)]
+            row[key + "_rounds"] = values
+        if "train_gflop" in rs[0]:  # the counted FLOPs do not vary; the time does
+            row["train_gflop"] = rs[0]["train_gflop"]
+            row["achieved_gflops"] = row["train_gflop"] / (row["train_step_ms"] / 1e3)
+        out.append(row)
+    return out
+
+
+def ratio_spread(rounds: list[list[dict]], key: str) -> tuple[dict, dict]:
+    """Each ratio of ratios() taken within each round: its median over rounds, and its range."""
+    per_round = [ratios(rows, key) for rows in rounds]
+    median, spread = {}, {}
+    for T in per_round[0]:
+        median[T], spread[T] = {}, {}
+        for m in per_round[0][T]:
+            values = [r[T][m] for r in per_round if T in r and m in r[T]]
+            median[T][m] = statistics.median(values)
+            spread[T][m] = [min(values), max(values)]
+    return median, spread
+
+
 def growth_exponent(rows: list[dict], model: str, key: str) -> float | None:
     """Slope of log(value) against log(T) between the two largest T (1 = linear)."""
     import math
@@ -330,18 +376,32 @@ def markdown(result: dict) -> str:
             out.append("| model | " + " | ".join(f"T={T}" for T in Ts) + " |")
             out.append("|---|" + "---:|" * len(Ts))
             for m in MODELS:
-                cells = [f"{by[m, T][key]:.1f}" if (m, T) in by else "-" for T in Ts]
+                cells = [cell(by[m, T], key, ".1f") if (m, T) in by else "-" for T in Ts]
                 out.append(f"| {m} | " + " | ".join(cells) + " |")
         ratio = result["ratios_train_step"][level]
+        spread = result.get("ratios_train_step_range", {}).get(level, {})
         out.append(
-            f"\n**{level}: training step of each baseline / the SlotSSM's** (> 1: SlotSSM faster)\n"
+            f"\n**{level}: training step of each baseline / the SlotSSM's** (> 1: SlotSSM faster; "
+            "median over rounds, range in brackets)\n"
         )
         out.append("| vs | " + " | ".join(f"T={T}" for T in ratio) + " |")
         out.append("|---|" + "---:|" * len(ratio))
         for m in MODELS:
             if m != "slotssm":
-                out.append(f"| {m} | " + " | ".join(f"{ratio[T][m]:.2f}" for T in ratio) + " |")
+                cells = [
+                    f"{ratio[T][m]:.2f}"
+                    + (f" ({spread[T][m][0]:.2f}-{spread[T][m][1]:.2f})" if T in spread else "")
+                    for T in ratio
+                ]
+                out.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def cell(row: dict, key: str, fmt: str) -> str:
+    """A table cell: the median, and the range over rounds where there were several."""
+    text = format(row[key], fmt)
+    lo, hi = row.get(key + "_range", (row[key], row[key]))
+    return text + (f" ({lo:{fmt}}-{hi:{fmt}})" if len(row.get(key + "_rounds", ())) > 1 else "")
 
 
 def plot(result: dict, path: Path) -> list[str]:
@@ -405,6 +465,12 @@ def main(argv: list[str] | None = None) -> dict:
     size.add_argument("--quick", action="store_true", help="the regular run (< 5 min on 2 cores)")
     size.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke test of the code")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="repeat every (level, model) this many times, interleaved; rows and ratios are "
+        "medians over rounds with their ranges (default: 3 with --quick, else 1)",
+    )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
         "--in-process",
@@ -416,6 +482,7 @@ def main(argv: list[str] | None = None) -> dict:
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     fresh = not (args.in_process or args.tiny)
     plan = PLANS[mode]
+    rounds = args.rounds or plan.rounds
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
@@ -425,18 +492,27 @@ def main(argv: list[str] | None = None) -> dict:
         "after gc + malloc_trim, "
         + ("one fresh process per (level, model)" if fresh else "all in one process")
     )
+    result["settings"]["rounds"] = rounds
     result["settings"]["train_step_ms"] = (
-        f"best of {plan.repeats} steps (one warm-up step before the smallest T)"
+        f"best of {plan.repeats} steps (one warm-up step before the smallest T); "
+        f"median over {rounds} round(s), models interleaved"
     )
     result["matmul_peak_gflops"] = matmul_peak_gflops(0.3 if mode == "tiny" else 3.0)
     print(f"matmul peak: {result['matmul_peak_gflops']:.1f} GFLOP/s fp32, {args.threads} threads")
+    measured: dict[str, list[list[dict]]] = {lvl: [] for lvl in LEVELS}
+    for i in range(rounds):
+        for level in LEVELS:
+            rows = [row for m in MODELS for row in run_worker(level, m, mode, args.threads, fresh)]
+            measured[level].append(rows)
+            print(f"round {i + 1}/{rounds}: {level} done", file=sys.stderr)
+    result["ratios_train_step"], result["ratios_train_step_range"] = {}, {}
     for level in LEVELS:
         Ts = plan.core_T if level == "core" else plan.whole_T
-        result[level] = [
-            row for m in MODELS for row in run_worker(level, m, mode, args.threads, fresh)
-        ]
-        print(table(result[level], f"\n{level} (T = {Ts})"))
-    result["ratios_train_step"] = {lvl: ratios(result[lvl], "train_step_ms") for lvl in LEVELS}
+        result[level] = aggregate(measured[level])
+        print(table(result[level], f"\n{level} (T = {Ts}; median of {rounds} round(s))"))
+        median, spread = ratio_spread(measured[level], "train_step_ms")
+        result["ratios_train_step"][level] = median
+        result["ratios_train_step_range"][level] = spread
     result["ratios_peak_mem"] = {lvl: ratios(result[lvl], "peak_mem_mb") for lvl in LEVELS}
     result["memory_growth_exponent"] = {
         lvl: {m: growth_exponent(result[lvl], m, "peak_mem_mb") for m in MODELS} for lvl in LEVELS
@@ -450,9 +526,13 @@ def main(argv: list[str] | None = None) -> dict:
         result[f"fraction_of_peak_{lvl}"] = frac
         largest = max(result["ratios_train_step"][lvl])
         ratio = result["ratios_train_step"][lvl][largest]
+        spread = result["ratios_train_step_range"][lvl][largest]
         print(
             f"\n{lvl}, T={largest}: the SlotSSM training step is "
-            + ", ".join(f"{v:.2f}x faster than {m}" for m, v in ratio.items())
+            + ", ".join(
+                f"{v:.2f}x ({spread[m][0]:.2f}-{spread[m][1]:.2f}) faster than {m}"
+                for m, v in ratio.items()
+            )
         )
         print(
             f"{lvl}: SlotSSM training step at T={ours['T']}: {ours['achieved_gflops']:.2f} "

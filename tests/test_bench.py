@@ -4,6 +4,7 @@ JSON that docs/results.md is made from."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,8 @@ MODELS = {"slotssm", "single_ssm", "slot_rnn", "slot_transformer"}
 def test_bench_tiny_writes_the_schema(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--json", str(out), "--tiny", "--threads", "1"],
+        [sys.executable, "-m", "bench", "--json", str(out), "--tiny", "--threads", "1"]
+        + ["--rounds", "2"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -29,14 +31,24 @@ def test_bench_tiny_writes_the_schema(tmp_path):
             assert isinstance(r["T"], int)
             assert r["train_step_ms"] > 0 and r["stream_ms_per_frame"] > 0
             assert r["peak_mem_mb"] >= 0
+            # two rounds: the row is their median, with its range and both values
+            assert len(r["train_step_ms_rounds"]) == 2
+            lo, hi = r["train_step_ms_range"]
+            assert lo <= r["train_step_ms"] <= hi
+            assert r["train_step_ms"] == sum(r["train_step_ms_rounds"]) / 2
         ours = [r for r in rows if r["model"] == "slotssm" and r["T"] == 8][0]
         assert ours["train_gflop"] > 0
         ratio = result["ratios_train_step"][level]
         assert set(ratio["8"]) == MODELS - {"slotssm"}  # JSON keys are strings
+        for m, (lo, hi) in result["ratios_train_step_range"][level]["8"].items():
+            assert lo <= ratio["8"][m] <= hi  # each ratio taken within a round
     assert result["matmul_peak_gflops"] > 0
     assert 0 < result["slotssm_train_gflops"] < 10 * result["matmul_peak_gflops"]
     assert result["slotssm_train_gflops_T"] == 8
     assert (tmp_path / "bench.html").is_file()
+    assert result["settings"]["rounds"] == 2
+    # every cell of the tables carries its range over the rounds: "12.3 (11.9-12.8)"
+    assert re.search(r"\| \d+\.\d+ \(\d+\.\d+-\d+\.\d+\) \|", (tmp_path / "bench.md").read_text())
 
 
 def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
