@@ -12,7 +12,12 @@ from dataclasses import asdict, dataclass, fields
 # numbers are in the model card, weights/README.md): a config still loads if it holds the value
 # that ships, and is refused otherwise. None: any value loads, the key no longer means anything
 # (chunk_size: the SSD scan picks its own chunk length, model/ssm.py SCAN_CHUNK)
-RETIRED = {"slot_init": "queries", "slot_noise": 0.0, "chunk_size": None}
+RETIRED = {
+    "slot_init": "queries",
+    "slot_noise": 0.0,
+    "chunk_size": None,
+    "slot_carry_from": "encoder",
+}
 
 # the temporal step of a block (model/time_mixers.py): name -> the paper's name of that model.
 # "ssm" is OC-SlotSSM; the others are its baselines, in the same codebase
@@ -42,11 +47,6 @@ class Config:
     # Each slot then looks first where its object was, so it keeps the object, not an image
     # region. Makes the first block's read sequential over time; the SSM stays a parallel scan
     slot_carry: bool = False
-    # what is carried: "encoder", the first block's slot-attention output of frame t - 1; or
-    # "block", that block's output (after its SSM, slot mixer and MLP), so the SSM's memory
-    # predicts where each slot looks next, as SAVi's predictor does. "block" runs the first
-    # block frame by frame in training too
-    slot_carry_from: str = "encoder"
     # SlotSSM blocks
     num_blocks: int = 2
     mixer_heads: int = 4  # heads of the slot mixer (self-attention across slots)
@@ -86,10 +86,6 @@ class Config:
             raise ValueError(
                 f"time_mixer must be one of {sorted(set(TIME_MIXERS) | set(aliases))}, "
                 f"got {self.time_mixer!r}"
-            )
-        if self.slot_carry_from not in ("encoder", "block"):
-            raise ValueError(
-                f"slot_carry_from must be 'encoder' or 'block', got {self.slot_carry_from!r}"
             )
         if self.decoder_stride not in (2, 4):
             raise ValueError(f"decoder_stride must be 2 or 4, got {self.decoder_stride}")

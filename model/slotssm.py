@@ -43,7 +43,7 @@ class InferenceCache:
     num_slots: int
     layers: list[object | None] = field(default_factory=list)  # None: no frame seen yet
     frames: int = 0  # frames seen so far
-    carried: Tensor | None = None  # (B, N, D) last frame's carried slots (Config.slot_carry)
+    carried: Tensor | None = None  # (B, N, D) last frame's first-read slots (Config.slot_carry)
 
 
 @dataclass
@@ -86,31 +86,21 @@ class SlotSSMBlock(nn.Module):
         return s, attn, state
 
     def read_carried(
-        self,
-        init: Tensor,
-        tokens: Tensor,
-        carried: Tensor | None,
-        state: object | None,
-        through_block: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor, object]:
+        self, init: Tensor, tokens: Tensor, carried: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Config.slot_carry: the slot encoder frame by frame, each frame starting from the
-        previous frame's slots (`carried`, or `init` (B, N, D) for a video's first frame):
-        its slot-attention output, or with `through_block` the block's output (the dynamics
-        then run frame by frame too). tokens (B, T, L, D) -> slots (B, T, N, D), attention
-        (B*T, N, L), the last frame's carried slots, the time mixer's state."""
-        slots, attn, read = [], [], []
+        previous frame's result (`carried`, or `init` (B, N, D) for a video's first frame).
+        tokens (B, T, L, D) -> slots (B, T, N, D), attention (B*T, N, L), the last frame's slots."""
+        slots, attn = [], []
         for t in range(tokens.shape[1]):
-            s, a = self.encoder(init if carried is None else carried, tokens[:, t])
-            if through_block:
-                s, state = self.dynamics(s.unsqueeze(1), state)
-                s = s.squeeze(1)
-            carried = s
-            read.append(s)
+            carried, a = self.encoder(init if carried is None else carried, tokens[:, t])
+            slots.append(carried)
             attn.append(a)
-        slots = torch.stack(read, 1)
-        if not through_block:  # the dynamics as one parallel scan over the clip
-            slots, state = self.dynamics(slots, state)
-        return slots, rearrange(torch.stack(attn, 1), "b t n l -> (b t) n l"), carried, state
+        return (
+            torch.stack(slots, 1),
+            rearrange(torch.stack(attn, 1), "b t n l -> (b t) n l"),
+            carried,
+        )
 
     def dynamics(self, slots: Tensor, state: object | None) -> tuple[Tensor, object]:
         """The steps after the slot encoder (the temporal core, benchmarked alone in bench/):
@@ -208,13 +198,10 @@ class OCSlotSSM(
             state = cache.layers[i] if cache else None
             if i == 0 and self.config.slot_carry:
                 by_frame = rearrange(tokens, "(b t) l d -> b t l d", b=B)
-                slots, attn, carried, state = block.read_carried(
-                    init,
-                    by_frame,
-                    cache.carried if cache else None,
-                    state,
-                    through_block=self.config.slot_carry_from == "block",
+                slots, attn, carried = block.read_carried(
+                    init, by_frame, cache.carried if cache else None
                 )
+                slots, state = block.dynamics(slots, state)
                 if cache is not None:
                     cache.carried = carried
             else:
