@@ -238,7 +238,7 @@ class Batch:
     def finish(self, w: Work) -> None:
         """The app's package step, then the zip renamed into place (atomic: a zip that exists
         is complete)."""
-        w.job.close()
+        self.dec._timed(w.job, "encode", w.job.close)  # the last frames still encoding
         workdir = w.job.workdir
         try:
             if w.error:

@@ -4,6 +4,8 @@ timelines, a key-frame strip and an archive out.
 A request is a list of named steps, run chunk by chunk (CHUNK_FRAMES frames at a time, one
 model cache and one slot segmenter per request, so memory stays flat however long the video
 is): decode -> infer -> slot IDs -> render -> encode, then package once at the end.
+Decoding runs one chunk ahead on a thread of its own and encoding behind on another
+(video_io.EncoderThread), so both overlap the model and the rendering.
 `Decomposer.stream` yields a `Step` before each one, so a page can say what is happening.
 """
 
@@ -13,6 +15,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from .limits import (
     MAX_MODEL_ASPECT,
 )
 from .video_io import (
+    EncoderThread,
     Mp4Writer,
     TruncatedVideo,
     VideoError,
@@ -214,17 +218,20 @@ class Job:
         self.arrays = {name: ChunkedArray(workdir / "arrays", name) for name in npz_layout()}
         w, h = self.size
         self.paths = {k: workdir / f"{k}.mp4" for k in ("overlay", "depth", "composite")}
-        self.writers = {
-            k: Mp4Writer(p, self.fps, (2 * w if k == "composite" else w, h))
-            for k, p in self.paths.items()
-        }
+        self.encoder = EncoderThread(
+            {
+                k: Mp4Writer(p, self.fps, (2 * w if k == "composite" else w, h))
+                for k, p in self.paths.items()
+            }
+        )
+        self.decoded = 0  # frames decoded so far (decoding runs a chunk ahead of the others)
 
     def step(self, stage: str) -> Step:
         return Step(stage, len(self.times), max(self.expected, len(self.times)))
 
     def close(self) -> None:
-        for w in self.writers.values():
-            w.close()
+        """Finish the videos (waits for the encoder thread)."""
+        self.encoder.close()
 
 
 Progress = Callable[[int, int, str], None]  # (frames done, frames expected, stage)
@@ -285,16 +292,24 @@ class Decomposer:
             ("encode", self._encode),
         )
         frames = iter_frames(path, job.info, job.fps, settings.max_seconds, job.size)
+        # the next chunk decodes on a thread of its own while this one goes through the steps
+        # (and its frames encode on the job's encoder thread): each stage's timing is then the
+        # time the request waited for it
+        pool = ThreadPoolExecutor(1, thread_name_prefix="decode")
         try:
+            pending = pool.submit(self._decode, job, frames)
             while True:
                 yield job.step("decode")
-                chunk = self._timed(job, "decode", self._decode, job, frames)
+                chunk = self._timed(job, "decode", pending.result)
                 if not chunk.frames:
                     break
+                pending = pool.submit(self._decode, job, frames)
                 for stage, fn in steps:
                     yield job.step(stage)
                     self._timed(job, stage, fn, job, chunk)
+            self._timed(job, "encode", job.close)  # the last frames still encoding
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             job.close()
         if not job.times:
             raise VideoError("No frames could be decoded from this video.")
@@ -340,10 +355,11 @@ class Decomposer:
         try:
             for item in frames:
                 chunk.frames.append(item)
+                job.decoded += 1
                 if len(chunk.frames) == CHUNK_FRAMES:
                     break
         except TruncatedVideo:
-            done = len(job.times) + len(chunk.frames)
+            done = job.decoded
             job.warnings.append(
                 f"The file is damaged after {done} frames: showing what could be decoded."
             )
@@ -386,11 +402,15 @@ class Decomposer:
 
     @staticmethod
     def _encode(job: Job, chunk: Chunk) -> None:
-        """Frames into the three mp4s, arrays to the work folder; the chunk is then done."""
-        for ov, dp, comp in chunk.pictures:
-            job.writers["overlay"].write(ov)
-            job.writers["depth"].write(dp)
-            job.writers["composite"].write(comp)
+        """Frames to the three mp4s (encoded on the job's encoder thread), arrays to the work
+        folder; the chunk is then done."""
+        job.encoder.put(
+            [
+                (name, picture)
+                for pictures in chunk.pictures
+                for name, picture in zip(("overlay", "depth", "composite"), pictures, strict=True)
+            ]
+        )
         job.arrays["slot_ids"].append(chunk.ids)
         job.arrays["depth"].append(chunk.depth)
         job.arrays["masks"].append(chunk.masks.cpu().numpy())

@@ -9,6 +9,8 @@ FFmpeg so full-resolution frames never reach Python.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,3 +162,46 @@ class Mp4Writer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class EncoderThread:
+    """Feeds Mp4Writers from a thread of its own, in the order given, so that H.264 encoding
+    (the largest step of a request on a CPU, and CPU work on a GPU host) overlaps the next
+    chunk's decoding, model and rendering. At most `depth` chunks wait, which bounds the
+    frames held in memory. An encoding error is raised by the next put() or by close()."""
+
+    def __init__(self, writers: dict[str, Mp4Writer], depth: int = 1):
+        self.writers = writers
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="mp4-encoder", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (frames := self.queue.get()) is not None:
+            if self.error is None:  # after an error, drain without writing so put() never blocks
+                try:
+                    for name, rgb in frames:
+                        self.writers[name].write(rgb)
+                except BaseException as err:  # re-raised in the caller's thread
+                    self.error = err
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, frames: list[tuple[str, np.ndarray]]) -> None:
+        """(writer name, RGB frame) pairs, written in this order after earlier puts."""
+        self._raise()
+        if not self.thread.is_alive():
+            raise RuntimeError("the encoder thread was closed")
+        self.queue.put(frames)
+
+    def close(self) -> None:
+        """Wait for every frame put so far, then finish the files. Idempotent."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+            for w in self.writers.values():
+                w.close()
+        self._raise()

@@ -6,11 +6,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
 
+import app.session as session
 from app.session import Decomposer, Result, Settings
+from app.video_io import TruncatedVideo
 from model import Config, OCSlotSSM
 
 from .app_helpers import scene_frames, write_video
@@ -42,6 +45,35 @@ def test_stream_steps_on_different_threads(tmp_path):
     assert result.pixel_share.shape == (40, 5)
     np.testing.assert_allclose(result.pixel_share.sum(1), 1.0)
     assert Path(result.overlay).stat().st_size > 0
+
+
+def test_a_file_damaged_mid_way_keeps_what_was_decoded(tmp_path, monkeypatch):
+    """Decoding runs a chunk ahead of the other steps (on a thread of its own) and encoding
+    behind them: a file whose decoding fails after 20 frames still gives those 20 frames in
+    every output, and the warning counts the frames decoded, not those finished so far."""
+    real = session.iter_frames
+
+    def failing_after_20(*args, **kwargs):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == 20:
+                raise TruncatedVideo("corrupt packet")
+            yield item
+
+    monkeypatch.setattr(session, "iter_frames", failing_after_20)
+    torch.manual_seed(0)
+    dec = Decomposer(OCSlotSSM(Config(num_slots=4)), torch.device("cpu"), None, "test")
+    clip = write_video(tmp_path / "a.mp4", scene_frames(frames=40, size=64), fps=10)
+    result = dec.run(clip, Settings(max_side=64), tmp_path / "work")
+    assert result.warnings == [
+        "The file is damaged after 20 frames: showing what could be decoded."
+    ]
+    assert len(result.times) == 20
+    with np.load(result.workdir / "slots.npz") as z:
+        assert z["slot_ids"].shape[0] == 20
+    for path in (result.overlay, result.depth, result.composite):
+        with av.open(str(path)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == 20
+    assert set(result.timings) >= {"decode", "infer", "slot_ids", "render", "encode", "total"}
 
 
 def test_slot_id_sources_agree_with_each_other(tmp_path):

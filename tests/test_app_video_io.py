@@ -9,7 +9,15 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from app.video_io import Mp4Writer, TruncatedVideo, VideoError, iter_frames, output_size, probe
+from app.video_io import (
+    EncoderThread,
+    Mp4Writer,
+    TruncatedVideo,
+    VideoError,
+    iter_frames,
+    output_size,
+    probe,
+)
 
 from .app_helpers import scene_frames, write_video
 
@@ -155,3 +163,49 @@ def test_writer_makes_browser_playable_h264(tmp_path, frames):
         assert sum(1 for _ in c.decode(s)) == len(frames)
     head = (tmp_path / "out.mp4").read_bytes()[:4096]
     assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # faststart: index first
+
+
+def decoded(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])])
+
+
+def test_encoder_thread_writes_the_same_files_in_order(tmp_path, frames):
+    """The app's encoder thread: two videos fed chunk by chunk give the files a writer fed
+    directly gives: the same frames in the same order, to x264's loss (on several threads it
+    is not deterministic from run to run)."""
+    ref = {}
+    for name, seq in (("a", frames), ("b", frames[::-1])):
+        with Mp4Writer(tmp_path / f"ref_{name}.mp4", 10, (64, 64)) as w:
+            for f in seq:
+                w.write(f)
+        ref[name] = decoded(tmp_path / f"ref_{name}.mp4")
+    enc = EncoderThread({n: Mp4Writer(tmp_path / f"{n}.mp4", 10, (64, 64)) for n in "ab"})
+    for i in range(0, len(frames), 6):  # chunks, interleaving the two videos as the app does
+        enc.put(
+            [
+                pair
+                for j in range(i, min(i + 6, len(frames)))
+                for pair in (("a", frames[j]), ("b", frames[::-1][j]))
+            ]
+        )
+    enc.close()
+    enc.close()  # idempotent: a cancelled request closes again in its finally
+    for name in "ab":
+        got = decoded(tmp_path / f"{name}.mp4").astype(np.int16)
+        assert got.shape == ref[name].shape
+        assert np.abs(got - ref[name]).mean() < 8.0  # 0..255 levels; see test_batch.py
+        # each frame is nearest to the reference frame at its own index: the order is kept
+        dist = np.abs(got[:, None] - ref[name][None].astype(np.int16)).mean(axis=(2, 3, 4))
+        assert (dist.argmin(axis=1) == np.arange(len(got))).all()
+
+
+def test_encoder_thread_reports_an_encoding_error(tmp_path, frames):
+    """A frame the encoder cannot take fails the request in the caller's thread, at the next
+    put or at close, instead of dying silently on the thread."""
+    enc = EncoderThread({"a": Mp4Writer(tmp_path / "a.mp4", 10, (64, 64))})
+    enc.put([("a", frames[0][:, :, :2])])  # two channels: not an RGB frame
+    with pytest.raises(ValueError):
+        for _ in range(50):  # the error surfaces once the thread has reached that frame
+            enc.put([("a", frames[1])])
+        enc.close()
