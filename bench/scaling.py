@@ -19,10 +19,10 @@ best of a few steps (the least disturbed by other processes). The whole set of
 (level, model) processes is repeated for several rounds (--rounds), models interleaved, and
 each row reports the median over rounds with its range; each ratio is taken within a round
 (models measured minutes apart, not a run apart) and reported as the median and range over
-rounds. Ratios are only meaningful within one run. Also measured in the same run: this CPU's matmul peak (GFLOP/s, fp32, same
-threads), and the FLOPs of a training step (torch.utils.flop_counter: matmuls,
-convolutions, attention; elementwise work is not counted) at the largest T, hence the
-fraction of the peak that the training step reaches.
+rounds. Ratios are only meaningful within one run. Also measured in the same run: this
+CPU's matmul peak (GFLOP/s, fp32, same threads), and the FLOPs of a training step
+(torch.utils.flop_counter: matmuls, convolutions, attention; elementwise work is not
+counted) at the largest T, hence the fraction of the peak that the training step reaches.
 """
 
 from __future__ import annotations
@@ -363,6 +363,7 @@ def markdown(result: dict) -> str:
     """The tables of docs/results.md: per level, each model's step time, peak memory and
     recurrent latency per T, and the baselines' step time over the SlotSSM's."""
     out = []
+    several = result["settings"]["rounds"] > 1
     for level in LEVELS:
         rows = result[level]
         Ts = sorted({r["T"] for r in rows})
@@ -376,10 +377,15 @@ def markdown(result: dict) -> str:
             out.append("| model | " + " | ".join(f"T={T}" for T in Ts) + " |")
             out.append("|---|" + "---:|" * len(Ts))
             for m in MODELS:
-                cells = [cell(by[m, T], key, ".1f") if (m, T) in by else "-" for T in Ts]
+                cells = [
+                    cell(by[m, T][key], by[m, T][key + "_range"], several, ".1f")
+                    if (m, T) in by
+                    else "-"
+                    for T in Ts
+                ]
                 out.append(f"| {m} | " + " | ".join(cells) + " |")
         ratio = result["ratios_train_step"][level]
-        spread = result.get("ratios_train_step_range", {}).get(level, {})
+        spread = result["ratios_train_step_range"][level]
         out.append(
             f"\n**{level}: training step of each baseline / the SlotSSM's** (> 1: SlotSSM faster; "
             "median over rounds, range in brackets)\n"
@@ -388,20 +394,15 @@ def markdown(result: dict) -> str:
         out.append("|---|" + "---:|" * len(ratio))
         for m in MODELS:
             if m != "slotssm":
-                cells = [
-                    f"{ratio[T][m]:.2f}"
-                    + (f" ({spread[T][m][0]:.2f}-{spread[T][m][1]:.2f})" if T in spread else "")
-                    for T in ratio
-                ]
+                cells = [cell(ratio[T][m], spread[T][m], several, ".2f") for T in ratio]
                 out.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
-def cell(row: dict, key: str, fmt: str) -> str:
-    """A table cell: the median, and the range over rounds where there were several."""
-    text = format(row[key], fmt)
-    lo, hi = row.get(key + "_range", (row[key], row[key]))
-    return text + (f" ({lo:{fmt}}-{hi:{fmt}})" if len(row.get(key + "_rounds", ())) > 1 else "")
+def cell(value: float, span: list[float], several: bool, fmt: str) -> str:
+    """A table cell: the median, and its range [lo, hi] over the rounds where there were
+    several."""
+    return format(value, fmt) + (f" ({span[0]:{fmt}}-{span[1]:{fmt}})" if several else "")
 
 
 def plot(result: dict, path: Path) -> list[str]:
