@@ -122,5 +122,8 @@ def test_slot_ids_at_the_output_size_follow_the_masks():
     ids = upsample_masks(masks, (30, 20))
     assert ids.shape == (5, 20, 30) and ids.dtype == np.uint8
     up = torch.nn.functional.interpolate(masks, size=(20, 30), mode="bilinear")
-    np.testing.assert_array_equal(ids, up.argmax(1).numpy())
+    top2 = up.topk(2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 1e-5).numpy()  # float rounding may break near-ties
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(ids[clear], up.argmax(1).numpy()[clear])
     assert len(np.unique(ids)) == 4  # every slot wins somewhere: the test sees all labels
