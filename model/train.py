@@ -405,6 +405,14 @@ def train_steps(
     # for a config that has it off
     cfg = acc.unwrap_model(model).config
     refine_radius, refine_eps = cfg.mask_refine_radius or 3, cfg.mask_refine_eps
+    weights = {  # every loss part a step computes, and its weight in the total
+        "depth": args.depth_weight,
+        "rgb": args.rgb_weight,
+        "flow": args.flow_weight,
+        "contrast": args.contrast_weight,
+        "distill": args.distill_weight,
+        "predict": args.predict_weight,
+    }
     step = start
     while step < args.steps:
         for group in opt.param_groups:
@@ -427,14 +435,7 @@ def train_steps(
                     parts["distill"] = refined_mask_distillation(
                         pred.masks, video, refine_radius, refine_eps
                     )
-                loss = (
-                    args.depth_weight * parts["depth"]
-                    + args.rgb_weight * parts.get("rgb", 0.0)
-                    + args.flow_weight * parts.get("flow", 0.0)
-                    + args.contrast_weight * parts.get("contrast", 0.0)
-                    + args.distill_weight * parts.get("distill", 0.0)
-                    + args.predict_weight * parts.get("predict", 0.0)
-                )
+                loss = sum(weights[name] * value for name, value in parts.items())
                 acc.backward(loss)
                 grad_norm = (
                     acc.clip_grad_norm_(model.parameters(), args.grad_clip)
