@@ -127,3 +127,19 @@ def test_slot_ids_at_the_output_size_follow_the_masks():
     assert clear.mean() > 0.99
     np.testing.assert_array_equal(ids[clear], up.argmax(1).numpy()[clear])
     assert len(np.unique(ids)) == 4  # every slot wins somewhere: the test sees all labels
+
+
+def test_overlay_blends_slot_colours_and_darkens_borders():
+    """Inside a slot the frame is blended with the slot's colour; on the pixel before a slot
+    change (right or below) that blend is darkened to BORDER_DARKEN."""
+    from app.render import BORDER_DARKEN, overlay
+    from model.palette import PALETTE
+
+    frame = np.full((6, 8, 3), 200, np.uint8)
+    ids = np.zeros((6, 8), np.uint8)
+    ids[:, 5:] = 11  # two slots side by side: the border is column 4
+    out = overlay(frame, ids, 0.5).astype(int)
+    blend = (0.5 * 200 + 0.5 * PALETTE[[0, 11]].astype(int)).round().astype(int)
+    np.testing.assert_allclose(out[:, :4], np.broadcast_to(blend[0], (6, 4, 3)), atol=1)
+    np.testing.assert_allclose(out[:, 5:], np.broadcast_to(blend[1], (6, 3, 3)), atol=1)
+    np.testing.assert_allclose(out[:, 4], np.broadcast_to(blend[0] * BORDER_DARKEN, (6, 3)), atol=1)
