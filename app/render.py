@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from model.palette import PALETTE, colorize_ids, slot_color
+from model.palette import colorize_ids, slot_color
 
 BORDER_DARKEN = 0.35  # slot borders are drawn at this brightness, to read as outlines
 DIM = 0.25  # brightness of the other slots in the "only this slot" view
@@ -154,7 +154,7 @@ def legend_html(shares: np.ndarray) -> str:
     """Colour chips for each slot with its average share of the pixels."""
     chips = []
     for i, share in enumerate(shares):
-        r, g, b = PALETTE[i % len(PALETTE)]
+        r, g, b = slot_color(i)
         chips.append(
             f'<span class="slot-chip" style="display:inline-flex;align-items:center;gap:6px;margin:2px 10px 2px 0">'
             f'<span style="width:14px;height:14px;border-radius:3px;background:rgb({r},{g},{b});display:inline-block"></span>'
