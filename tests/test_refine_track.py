@@ -108,7 +108,12 @@ def test_segmenter_stages_and_streaming(model):
             t += c
         streamed = torch.cat([c.masks for c in chunks])
         assert rel_err(streamed, stage[source].masks) < 1e-4, source
-        assert torch.equal(torch.cat([c.slot_ids for c in chunks]), stage[source].slot_ids)
+        # the same slot wherever one slot leads; where two are tied to float rounding
+        # (an untrained model's masks are near uniform) either may win, on a few pixels only
+        top2 = stage[source].masks.topk(2, dim=1).values
+        clear = top2[:, 0] - top2[:, 1] > 1e-5
+        same = torch.cat([c.slot_ids for c in chunks]) == stage[source].slot_ids
+        assert same[clear].all() and clear.float().mean() > 0.99, source
         assert np.array_equal(np.concatenate([c.perms for c in chunks]), stage[source].perms)
     with pytest.raises(ValueError, match="source"):
         SlotSegmenter(4, source="refined")
