@@ -15,13 +15,10 @@ from app.session import Decomposer, Settings, pin_precision
 from model import OCSlotSSM
 
 from .app_helpers import scene_frames, write_video
+from .test_model import rel_err
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
 @pytest.fixture

@@ -28,6 +28,13 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
+def clear_lead(scores: torch.Tensor, margin: float = 1e-5) -> torch.Tensor:
+    """Where the best of scores (over dim 1) leads the second by more than margin: an argmax
+    there cannot be flipped by float rounding, one at a near-tie can."""
+    top2 = scores.topk(2, dim=1).values
+    return top2[:, 0] - top2[:, 1] > margin
+
+
 @pytest.fixture(scope="module")
 def model() -> OCSlotSSM:
     torch.manual_seed(0)
