@@ -36,8 +36,6 @@ class Config:
     # frame encoder (CNN): tokens on an (image_size / 4)^2 grid, mask features on (image_size / 2)^2
     dim: int = 64  # D: width of tokens and slots
     encoder_channels: int = 64
-    # residual dilated convolutions on the token grid after the CNN (model/encoder.py ContextBlock)
-    encoder_context_blocks: int = 0
     # slots
     num_slots: int = 7  # N: trained default; any N >= 1 works at inference
     # initial slots are learned queries, one per trained slot; slots beyond the trained number

@@ -29,27 +29,10 @@ class SoftPositionEmbed(nn.Module):
         return tokens + self.proj(coordinate_grid(h, w, tokens.device))
 
 
-class ContextBlock(nn.Module):
-    """A residual pair of 3x3 convolutions on the token grid. Four plain convolutions see 23
-    pixels of a 64-pixel frame, less than most objects; dilated blocks widen that so a token
-    can describe the object it lies on, not only its patch. The last convolution starts at
-    zero: a block is the identity until trained, so blocks can be added to trained weights."""
-
-    def __init__(self, dim: int, dilation: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(dim, dim, 3, padding=dilation, dilation=dilation)
-        self.conv2 = nn.Conv2d(dim, dim, 3, padding=dilation, dilation=dilation)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(torch.relu(self.conv1(torch.relu(x))))
-
-
 class FrameEncoder(nn.Module):
     """(B, 3, H, W) in [0, 1] -> tokens (B, H/4 * W/4, D)."""
 
-    def __init__(self, dim: int, channels: int, context_blocks: int = 0):
+    def __init__(self, dim: int, channels: int):
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(3, channels // 2, 3, stride=2, padding=1),  # H/2
@@ -60,17 +43,13 @@ class FrameEncoder(nn.Module):
             nn.ReLU(),
             nn.Conv2d(channels, dim, 3, padding=1),
         )
-        # dilations 2, 4, ...: with two blocks every token sees the whole 64-pixel frame
-        self.context = nn.Sequential(
-            *(ContextBlock(dim, 2 ** (i + 1)) for i in range(context_blocks))
-        )
         self.pos = SoftPositionEmbed(dim)
         self.mlp = nn.Sequential(
             nn.LayerNorm(dim), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim)
         )
 
     def forward(self, frames: Tensor) -> Tensor:
-        x = self.context(self.cnn((frames - 0.5) * 2.0))  # (B, D, H/4, W/4)
+        x = self.cnn((frames - 0.5) * 2.0)  # (B, D, H/4, W/4)
         h, w = x.shape[-2:]
         tokens = self.pos(rearrange(x, "b d h w -> b (h w) d"), h, w)
         return tokens + self.mlp(tokens)

@@ -129,7 +129,7 @@ class OCSlotSSM(
         if isinstance(config, dict):
             config = Config.from_dict(config)
         self.config = cfg = config or Config()
-        self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels, cfg.encoder_context_blocks)
+        self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
         # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
         # the first step, so slots specialise instead of all decoding the same average
         self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))

@@ -180,14 +180,10 @@ def init_from(
     initialisation for the rest. A wider decoder (decoder_hidden) is grown so that it computes
     the same function at first (Net2Net-style): its new hidden units start fresh, and the
     weights that read them start at zero. Tensors whose names contain one of `fresh` are not
-    copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder). Encoder
-    context blocks that the source lacks keep their initialisation, the identity.
-    Returns the names of the partly copied or new tensors; any other difference is an error."""
+    copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder).
+    Returns the names of the partly copied tensors; any other difference is an error."""
     state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
     source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
-    # encoder context blocks the source lacks start as the identity (ContextBlock): keep them
-    added = [k for k in set(state) - set(source) if k.startswith("encoder.context.")]
-    state = {k: v for k, v in state.items() if k not in added}
     if set(state) != set(source):
         raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")
     partial = []
@@ -209,7 +205,7 @@ def init_from(
                 raise ValueError(
                     f"--init: {name} has shape {tuple(value.shape)}, the model needs {tuple(target.shape)}"
                 )
-    return partial + sorted(added)
+    return partial
 
 
 def _grows(target: torch.Tensor, value: torch.Tensor) -> bool:

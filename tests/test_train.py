@@ -218,35 +218,6 @@ def test_init_from_widens_the_decoder_without_changing_its_output():
         init_from(narrow, wide.state_dict())
 
 
-def test_init_from_adds_encoder_context_blocks_as_the_identity():
-    """--init weights --config encoder_context_blocks=2: the new blocks change nothing at
-    first and then learn (their first convolution gets a gradient once the last one moves)."""
-    tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=16, headdim=16)
-    torch.manual_seed(0)
-    plain = OCSlotSSM(tiny).eval()
-    deep = OCSlotSSM(Config(**tiny.to_dict() | {"encoder_context_blocks": 2})).eval()
-    partial = init_from(deep, plain.state_dict())
-    assert {k for k in partial if k.startswith("encoder.context.")} == {
-        f"encoder.context.{i}.conv{j}.{p}"
-        for i in range(2)
-        for j in (1, 2)
-        for p in ("weight", "bias")
-    }
-    video = torch.rand(2, 3, 3, 32, 32)
-    with torch.no_grad():
-        a, b = plain(video), deep(video)
-    assert torch.equal(a.masks, b.masks) and torch.equal(a.log_depth, b.log_depth)
-    deep.train()
-    deep(video).log_depth.mean().backward()
-    assert deep.encoder.context[1].conv2.weight.grad.abs().sum() > 0
-    with torch.no_grad():  # once a block is not the identity, the output depends on it
-        deep.encoder.context[0].conv2.weight.normal_(std=0.1)
-        moved = deep.eval()(video)
-    assert not torch.allclose(moved.masks, a.masks, atol=1e-4)
-    with pytest.raises(ValueError, match="differ in parameters"):  # blocks are not dropped
-        init_from(plain, deep.state_dict())
-
-
 def test_init_from_leaves_fresh_what_it_is_told_to():
     """A baseline's temporal step on a trained model (bench.quality --init): everything but
     the time mixers is copied, the time mixers keep their fresh initialisation."""
