@@ -7,8 +7,10 @@
 # On the device:                        bash scripts/train-on-device.sh        (timeout_s ~ 560)
 # Knobs (environment): TRAIN_ARGS (extra model.train flags, e.g. "--contrast-weight 0.1"),
 # CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed).
-# Next run worth its GPU time: the slot carry (shipped as a fine-tune) trained from scratch:
-#   INIT= CONFIG="decoder_stride=4 num_slots=9 slot_carry=true" bash scripts/train-on-device.sh
+# Next run worth its GPU time: a wider model from scratch (per-frame masks, not memory, bound the
+# decoder's score; dim=128 has 3x the parameters and still runs the CPU app at >= 100 frames/s):
+#   INIT= CONFIG="decoder_stride=4 num_slots=9 dim=128" bash scripts/train-on-device.sh
+# then the slot carry (shipped as a fine-tune) from those weights, as the model card's stage 4.
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
 # exports weights every --eval-every steps, so a cut run still leaves weights.
 set -u
