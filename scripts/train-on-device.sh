@@ -10,7 +10,9 @@
 # Next run worth its GPU time: a wider model from scratch (per-frame masks, not memory, bound the
 # decoder's score; dim=128 has 3x the parameters and still runs the CPU app at >= 100 frames/s):
 #   INIT= CONFIG="decoder_stride=4 num_slots=9 dim=128" bash scripts/train-on-device.sh
-# then the slot carry (shipped as a fine-tune) from those weights, as the model card's stage 4.
+# On the CPU (batch 16) it fell into one slot covering the frame within 1000 steps at lr 4e-4 and
+# 2e-4 (model card, "A wider model"): watch eval.csv's mean_max_mask (near 1/9 at first, then it
+# must rise with fg_ari, not alone).
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
 # exports weights every --eval-every steps, so a cut run still leaves weights.
 set -u
