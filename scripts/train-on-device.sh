@@ -6,13 +6,18 @@
 # Try it here first at a tiny size:   DRY=1 OUT=$(mktemp -d) bash scripts/train-on-device.sh
 # On the device:                        bash scripts/train-on-device.sh        (timeout_s ~ 560)
 # Knobs (environment): TRAIN_ARGS (extra model.train flags, e.g. "--contrast-weight 0.1"),
-# CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed).
-# Next run worth its GPU time: a wider model from scratch (per-frame masks, not memory, bound the
-# decoder's score; dim=128 has 3x the parameters and still runs the CPU app at >= 100 frames/s):
+# CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed),
+# WIDEN (factor: start from INIT grown that many times wider, model/widen.py; WIDEN_NOISE).
+# Next runs worth their GPU time: a wider model (per-frame masks, not memory, bound the decoder's
+# score; dim=128 has 3x the parameters and still runs the CPU app at >= 100 frames/s).
+# a) from scratch:
 #   INIT= CONFIG="decoder_stride=4 num_slots=9 dim=128" bash scripts/train-on-device.sh
 # On the CPU (batch 16) it fell into one slot covering the frame within 1000 steps at lr 4e-4 and
 # 2e-4 (model card, "A wider model"): watch eval.csv's mean_max_mask (near 1/9 at first, then it
 # must rise with fg_ari, not alone).
+# b) the shipped weights grown to dim 128 (model/widen.py), trained 20-40x longer than the CPU
+# could (1000 steps of batch 8 there: a tie with dim 64, model card "Growing the trained model"):
+#   WIDEN=2 WIDEN_NOISE=0.1 bash scripts/train-on-device.sh
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
 # exports weights every --eval-every steps, so a cut run still leaves weights.
 set -u
@@ -35,6 +40,11 @@ timeout 30 python3 -m model.synth --out "$W/val" --videos "$(scale 4 64)" --seed
 timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --seed 101 --frames 24 --workers $WORKERS >> "$OUT/synth.log" 2>&1
 
 log "train"
+if [ -n "${WIDEN:-}" ]; then  # grow the INIT weights WIDEN times wider first (model/widen.py)
+  python3 -m model.widen --weights "$INIT" --factor "$WIDEN" --noise "${WIDEN_NOISE:-0}" \
+    --out "$W/init" 2>&1 | tee -a "$OUT/log.txt"
+  INIT=$W/init
+fi
 INIT_FLAG=(); [ -n "$INIT" ] && INIT_FLAG=(--init "$INIT")
 # shellcheck disable=SC2086  # TRAIN_ARGS and CONFIG are word lists on purpose
 timeout "$(scale 90 400)" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/run" \
