@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import replace
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -52,12 +53,20 @@ def _expand(value: Tensor, axis: int, src: Tensor, split: bool, gen: torch.Gener
     return out
 
 
-def index_maps(
-    cfg, factor: int, last_conv: int
-) -> list[tuple[str, dict[int, tuple[Tensor, bool]]]]:
-    """(name pattern, {axis: (source indices, split)}) for every parameter that changes.
-    Parameters that match no pattern keep their shape (the CNN's first layers, the decoder's
-    pixel MLP); widen() checks every shape against the wider model."""
+class Rule(NamedTuple):
+    """How one kind of parameter grows: {axis: (source indices, split)}, and how many of its
+    leading (old) rows are attention queries, which are scaled by factor ** -0.5 because dot
+    products over copied features grow by the factor."""
+
+    pattern: str
+    axes: dict[int, tuple[Tensor, bool]]
+    queries: int = 0
+
+
+def index_maps(cfg, factor: int, last_conv: int) -> list[Rule]:
+    """A Rule for every parameter that changes. Parameters that match no pattern keep their
+    shape (the CNN's first layers, the decoder's pixel MLP); widen() checks every shape
+    against the wider model."""
     d, h = cfg.dim, int(cfg.dim * cfg.mlp_ratio)
     di, n, heads = cfg.d_inner, cfg.d_state, cfg.ssm_heads
     D, H, DI, HEADS = (_copies(k, factor) for k in (d, h, di, heads))
@@ -65,36 +74,38 @@ def index_maps(
     out_in = {0: (D, False), 1: (D, True)}  # a D -> D linear layer
     mlp = r"^(blocks\.\d+\.(encoder\.)?mlp|predictor)"  # D -> H -> D, model/slot_encoder.py
     return [
-        (rf"^encoder\.cnn\.{last_conv}\.(weight|bias)$", vec),  # the conv that outputs D
-        (r"^encoder\.pos\.proj\.(weight|bias)$", vec),
-        (r"^encoder\.mlp\.0\.(weight|bias)$", vec),  # LayerNorm
-        (r"^encoder\.mlp\.[13]\.weight$", out_in),
-        (r"^encoder\.mlp\.[13]\.bias$", vec),
-        (r"^slot_queries$", {1: (D, False)}),
-        (r"attn\.to_q\.weight$", out_in),
-        (r"attn\.to_kv\.weight$", {0: (_copies(2 * d, factor), False), 1: (D, True)}),
-        (r"gru\.weight_(ih|hh)$", {0: (_copies(3 * d, factor), False), 1: (D, True)}),
-        (r"gru\.bias_(ih|hh)$", {0: (_copies(3 * d, factor), False)}),
-        (mlp + r"\.0\.weight$", {0: (H, False), 1: (D, True)}),
-        (mlp + r"\.0\.bias$", {0: (H, False)}),
-        (mlp + r"\.2\.weight$", {0: (D, False), 1: (H, True)}),
-        (mlp + r"\.2\.bias$", vec),
-        (r"encoder\.out\.weight$", out_in),
-        (r"encoder\.out\.bias$", vec),
-        (r"slot_mixer\.qkv\.weight$", {0: (_copies(3 * d, factor), False), 1: (D, True)}),
-        (r"slot_mixer\.out\.weight$", out_in),
-        (r"slot_mixer\.out\.bias$", vec),
-        (
+        Rule(rf"^encoder\.cnn\.{last_conv}\.(weight|bias)$", vec),  # the conv that outputs D
+        Rule(r"^encoder\.pos\.proj\.(weight|bias)$", vec),
+        Rule(r"^encoder\.mlp\.0\.(weight|bias)$", vec),  # LayerNorm
+        Rule(r"^encoder\.mlp\.[13]\.weight$", out_in),
+        Rule(r"^encoder\.mlp\.[13]\.bias$", vec),
+        Rule(r"^slot_queries$", {1: (D, False)}),
+        Rule(r"attn\.to_q\.weight$", out_in, d),
+        Rule(r"attn\.to_kv\.weight$", {0: (_copies(2 * d, factor), False), 1: (D, True)}),
+        Rule(r"gru\.weight_(ih|hh)$", {0: (_copies(3 * d, factor), False), 1: (D, True)}),
+        Rule(r"gru\.bias_(ih|hh)$", {0: (_copies(3 * d, factor), False)}),
+        Rule(mlp + r"\.0\.weight$", {0: (H, False), 1: (D, True)}),
+        Rule(mlp + r"\.0\.bias$", {0: (H, False)}),
+        Rule(mlp + r"\.2\.weight$", {0: (D, False), 1: (H, True)}),
+        Rule(mlp + r"\.2\.bias$", vec),
+        Rule(r"encoder\.out\.weight$", out_in),
+        Rule(r"encoder\.out\.bias$", vec),
+        Rule(r"slot_mixer\.qkv\.weight$", {0: (_copies(3 * d, factor), False), 1: (D, True)}, d),
+        Rule(r"slot_mixer\.out\.weight$", out_in),
+        Rule(r"slot_mixer\.out\.bias$", vec),
+        Rule(
             r"time_mixer\.in_proj\.weight$",  # rows: z, x (d_inner each), B, C (d_state), dt (heads)
             {0: (_cat(DI, DI, torch.arange(2 * n), HEADS), False), 1: (D, True)},
         ),
-        (r"time_mixer\.conv1d\.(weight|bias)$", {0: (_cat(DI, torch.arange(2 * n)), False)}),
-        (r"time_mixer\.(dt_bias|A_log|D)$", {0: (HEADS, False)}),
-        (r"time_mixer\.norm\.weight$", {0: (DI, False)}),  # RMSNorm over d_inner
-        (r"time_mixer\.out_proj\.weight$", {0: (D, False), 1: (DI, True)}),
-        (r"^decoder\.slot_in\.weight$", {1: (_cat(D, torch.arange(4)), True)}),  # slot, pos, scale
-        (r"^predict_shift\.weight$", {1: (D, True)}),
-        (r"(norm_\w+|^decoder\.norm)\.(weight|bias)$", vec),  # LayerNorms of the slots
+        Rule(r"time_mixer\.conv1d\.(weight|bias)$", {0: (_cat(DI, torch.arange(2 * n)), False)}),
+        Rule(r"time_mixer\.(dt_bias|A_log|D)$", {0: (HEADS, False)}),
+        Rule(r"time_mixer\.norm\.weight$", {0: (DI, False)}),  # RMSNorm over d_inner
+        Rule(r"time_mixer\.out_proj\.weight$", {0: (D, False), 1: (DI, True)}),
+        Rule(
+            r"^decoder\.slot_in\.weight$", {1: (_cat(D, torch.arange(4)), True)}
+        ),  # slot, pos, scale
+        Rule(r"^predict_shift\.weight$", {1: (D, True)}),
+        Rule(r"(norm_\w+|^decoder\.norm)\.(weight|bias)$", vec),  # LayerNorms of the slots
     ]
 
 
@@ -116,14 +127,11 @@ def widen(model: OCSlotSSM, factor: int = 2, seed: int = 0, noise: float = 0.0) 
     target = wide.state_dict()
     state = {}
     for name, value in model.state_dict().items():
-        rule = next((axes for pattern, axes in maps if re.search(pattern, name)), {})
-        for axis, (src, split) in rule.items():
+        rule = next((r for r in maps if re.search(r.pattern, name)), None)
+        for axis, (src, split) in rule.axes.items() if rule else ():
             value = _expand(value, axis, src, split, gen)
-        if re.search(r"attn\.to_q\.weight$", name):
-            value = value * factor**-0.5  # dot products over copied features grow by factor
-        if re.search(r"slot_mixer\.qkv\.weight$", name):
-            value = value.clone()
-            value[: cfg.dim * factor] *= factor**-0.5  # the query rows
+        if rule and rule.queries:
+            value[: rule.queries * factor] *= factor**-0.5
         if rule and value.dim() > 1 and noise > 0:
             value = value + noise * value.std() * torch.randn(value.shape, generator=gen)
         if value.shape != target[name].shape:

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from model import Config, OCSlotSSM
+from model import OCSlotSSM
 from model.adapt import adapt, adaptation_clip, seconds_per_step
 from model.data import load_folder
 from model.train import teacher_depth
 
+from .test_model import TINY
 from .test_train import train
-
-TINY = Config(
-    image_size=32, dim=32, encoder_channels=16, num_slots=4, decoder_hidden=32, headdim=16
-)
 
 
 @pytest.fixture(scope="module")

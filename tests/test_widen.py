@@ -10,9 +10,7 @@ from model import Config, OCSlotSSM
 from model.widen import main as widen_main
 from model.widen import widen
 
-TINY = Config(
-    image_size=32, dim=32, encoder_channels=16, num_slots=4, decoder_hidden=32, headdim=16
-)
+from .test_model import TINY
 
 
 def trained_like(cfg: Config) -> OCSlotSSM:
