@@ -50,6 +50,7 @@ from .metrics import (
     frame_fg_ari,
     mask_statistics,
     matched_miou,
+    slot_allocation,
     slot_centre_spread,
     slot_centres,
 )
@@ -58,6 +59,12 @@ from .segment import SlotSegmenter
 from .slotssm import OCSlotSSM
 
 MOTION_FPS = 10.0  # --videos: frames per second sampled, as the app does by default
+ALLOCATION = (
+    "objects_without_slot",
+    "object_pixels_in_background_slots",
+    "fg_ari_splits_merged",
+    "fg_ari_absorption_undone",
+)
 PER_CLIP = ("fg_ari", "frame_fg_ari", "miou", "depth_absrel", "depth_delta1")
 MOTION_SIZE = 128  # --videos: flow at 64 px misses slow motion; the model still sees 64 px
 
@@ -106,7 +113,7 @@ def score(clip: Clip, slot_ids: np.ndarray, depth: np.ndarray | None) -> dict[st
             "fg_ari": fg_ari(clip.masks, slot_ids),
             "frame_fg_ari": frame_fg_ari(clip.masks, slot_ids),
             "miou": matched_miou(clip.masks, slot_ids),
-        }
+        } | slot_allocation(clip.masks, slot_ids)
     if depth is not None and clip.depth is not None:
         scores |= {f"depth_{k}": v for k, v in depth_metrics(depth, clip.depth).items()}
         scores |= {
@@ -177,11 +184,15 @@ def evaluate(
     # what the network itself does, apart from the post-processing, and what its memory adds
     decoder = result["stages"]["decoded"].get("fg_ari", float("nan"))
     memoryless = result["stages"]["memoryless"].get("fg_ari", float("nan"))
+    decoded = result["stages"]["decoded"]
     result |= {
         "decoder_fg_ari": decoder,
         "memoryless_fg_ari": memoryless,
         "memory_worth": decoder - memoryless,
     }
+    # where the decoder's FG-ARI goes: objects no slot takes, swallowed by the background's
+    # slots, and what undoing splits or that absorption would be worth (model/metrics.py)
+    result |= {f"decoder_{k}": decoded.get(k, float("nan")) for k in ALLOCATION}
     result["clips"] = per_clip
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}

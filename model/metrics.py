@@ -45,6 +45,41 @@ def matched_miou(true_ids: np.ndarray, pred_ids: np.ndarray) -> float:
     return float(iou[rows, cols].sum() / len(objects))
 
 
+def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, float]:
+    """Where the objects' pixels go, over a whole clip. Each slot is given the ground-truth
+    id it mostly covers (0: background). objects_without_slot: the share of objects that no
+    slot mostly covers; object_pixels_in_background_slots: the share of all object pixels
+    that lie in slots mostly covering background, i.e. objects the background absorbed
+    (FG-ARI counts them as merged with every other object in the same slot). Two oracles say
+    what each failure costs: fg_ari_splits_merged, the FG-ARI once the slots of each object
+    are one segment; fg_ari_absorption_undone, once the background's slots also give back
+    the object pixels they hold."""
+    objects = [i for i in np.unique(true_ids) if i > 0]
+    if not objects:
+        keys = ("objects_without_slot", "object_pixels_in_background_slots")
+        keys += ("fg_ari_splits_merged", "fg_ari_absorption_undone")
+        return dict.fromkeys(keys, float("nan"))
+    pred, true = pred_ids.astype(np.int64), true_ids.astype(np.int64)
+    owner = {}  # slot -> the ground-truth id it mostly covers
+    for slot in np.unique(pred):
+        ids, counts = np.unique(true[pred == slot], return_counts=True)
+        owner[slot] = ids[counts.argmax()]
+    in_background_slot = np.isin(pred, [s for s, o in owner.items() if o == 0])
+    fg = true > 0
+    merged = pred.copy()  # a slot that mostly covers object o becomes "o" (new labels above)
+    top = pred.max() + 1
+    for slot, obj in owner.items():
+        if obj > 0:
+            merged[pred == slot] = top + obj
+    undone = np.where(in_background_slot & fg, top + true, merged)
+    return {
+        "objects_without_slot": float(np.mean([obj not in owner.values() for obj in objects])),
+        "object_pixels_in_background_slots": float(in_background_slot[fg].mean()),
+        "fg_ari_splits_merged": fg_ari(true, merged),
+        "fg_ari_absorption_undone": fg_ari(true, undone),
+    }
+
+
 def depth_metrics(
     pred: np.ndarray, true: np.ndarray, median_scale: bool = False
 ) -> dict[str, float]:

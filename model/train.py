@@ -85,10 +85,13 @@ def losses(
     flow: torch.Tensor | None = None,
     flow_known: torch.Tensor | None = None,
     contrast_temperature: float | None = None,
+    edge_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Targets are averaged down to the decoder's (h, w). video (B, T, 3, H, W), depth
     (B, T, H, W), flow (B, T, 2, H, W) in pixels with flow_known (B, T) 1 where frame t's
-    motion since frame t - 1 is known. With a temperature, also the slot contrast."""
+    motion since frame t - 1 is known. With a temperature, also the slot contrast. With an
+    edge weight, depth and RGB count up to 1 + edge_weight times more at depth edges
+    (`depth_edges`)."""
     h, w = out.log_depth.shape[-2:]
     k = video.shape[-1] // w
     valid = (depth > MIN_DEPTH).float()
@@ -98,6 +101,7 @@ def losses(
     target = F.avg_pool2d(log_d.flatten(0, 1).unsqueeze(1), k) / count.clamp_min(1e-6)
     known = (count > 0.5).float()  # at least half the pixels of the cell have depth
     diff = (out.log_depth.flatten(0, 1).unsqueeze(1) - target) * known
+    cell = 1 + edge_weight * depth_edges(target, known) if edge_weight else torch.ones_like(known)
     if depth_loss == "silog":  # invariant to a global scale per frame: for relative depth
         # per frame, then averaged over the frames with depth: mean(d^2) - lambda mean(d)^2 of
         # one frame is >= 0; mixing a pixel-weighted first term with a frame-weighted second
@@ -108,11 +112,12 @@ def losses(
         has_depth = (known_per_frame > 0).float()
         d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
     else:
-        d = diff.pow(2).sum() / known.sum().clamp_min(1.0)
+        d = (cell * diff.pow(2)).sum() / (cell * known).sum().clamp_min(1.0)
     result = {"depth": d}
     if out.rgb is not None:
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
-        result["rgb"] = F.mse_loss(out.rgb, target_rgb)
+        sq = (out.rgb - target_rgb).pow(2).mean(2)  # (B, T, h, w)
+        result["rgb"] = (cell.view_as(sq) * sq).sum() / cell.sum()
     if flow is not None and out.flow is not None:
         target_flow = F.avg_pool2d(flow.flatten(0, 1), k).view(*flow.shape[:3], h, w)
         per_frame = (out.flow - target_flow).pow(2).mean(dim=(2, 3, 4))  # (B, T)
@@ -120,6 +125,25 @@ def losses(
     if contrast_temperature is not None:
         result["contrast"] = slot_contrast(out.slots, contrast_temperature)
     return result
+
+
+def depth_edges(log_depth: torch.Tensor, known: torch.Tensor, scale: float = 0.2) -> torch.Tensor:
+    """(N, 1, h, w) log-depth and its known cells -> (N, 1, h, w) in [0, 1]: how far each cell
+    is from lying on a plane with its neighbours, 1 at and beside a depth edge. Disparity
+    (1 / depth) is affine in image coordinates on any plane, so its Laplacian relative to the
+    disparity is ~0 on a floor or a wall however steep its perspective, and large where an
+    object's outline cuts the depth. A cell within one cell of that counts."""
+    disp = torch.exp(-log_depth) * known
+    laplace = disp.new_tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    # padded by linear extrapolation (2 x0 - x1), so a plane stays a plane up to the border
+    pad = (1, 1, 1, 1)
+    padded = 2 * F.pad(disp, pad, mode="replicate") - F.pad(disp, pad, mode="reflect")
+    curvature = F.conv2d(padded, laplace).abs()
+    curvature = curvature / disp.clamp_min(1e-6) * known
+    # an unknown neighbour (sky) is no edge: its zero disparity would read as one
+    all_known = -F.max_pool2d(-F.pad(known, (1, 1, 1, 1), value=1.0), 3, 1)
+    near = F.max_pool2d(curvature * all_known, 3, 1, 1)
+    return (near / scale).clamp(max=1.0) * known
 
 
 def next_frame_loss(
@@ -169,6 +193,52 @@ def refined_mask_distillation(
     up = F.interpolate(m, size=frames.shape[-2:], mode="bilinear", align_corners=False)
     kl = target * (target.clamp_min(1e-6).log() - up.clamp_min(1e-6).log())
     return kl.sum(1).mean()
+
+
+def affinity_loss(
+    masks: torch.Tensor,
+    video: torch.Tensor,
+    depth: torch.Tensor,
+    radius: int = 2,
+    colour_var: float = 0.01,
+    depth_var: float = 0.01,
+    space_var: float = 2.0,
+) -> torch.Tensor:
+    """A pairwise loss on the masks (the Gated CRF loss of Obukhov et al. 2019, with the
+    frame's colour and depth as the kernel). masks (B, T, N, h, w), video (B, T, 3, H, W),
+    depth (B, T, H, W), 0 = unknown. Two nearby mask cells that look alike (colour, log-depth)
+    should belong to the same slot: the loss is the affinity-weighted chance that they do not,
+    sum a_ij (1 - <m_i, m_j>) / sum a_ij. A slot boundary costs only where it cuts through a
+    smooth region, i.e. an object split over slots, which depth and RGB reconstruction do not
+    mind; boundaries on colour or depth edges are free. Pixels without depth use colour alone."""
+    h, w = masks.shape[-2:]
+    k = video.shape[-1] // w
+    m = masks.flatten(0, 1).float()
+    with torch.no_grad():
+        rgb = F.avg_pool2d(video.flatten(0, 1).float(), k)
+        valid = (depth > MIN_DEPTH).float().flatten(0, 1).unsqueeze(1)
+        log_d = torch.log(depth.clamp_min(MIN_DEPTH)).flatten(0, 1).unsqueeze(1) * valid
+        count = F.avg_pool2d(valid, k)
+        log_d = F.avg_pool2d(log_d, k) / count.clamp_min(1e-6)
+        known = (count > 0.5).float()
+    num, den = m.new_zeros(()), m.new_zeros(())
+    for dy in range(radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dy == 0 and dx <= 0:  # each unordered pair of cells once
+                continue
+            a = (..., slice(0, h - dy), slice(max(0, -dx), w - max(0, dx)))
+            b = (..., slice(dy, h), slice(max(0, dx), w - max(0, -dx)))
+            with torch.no_grad():
+                d_rgb = (rgb[a] - rgb[b]).pow(2).sum(1)
+                d_depth = (log_d[a] - log_d[b]).pow(2).squeeze(1) * (known[a] * known[b]).squeeze(1)
+                exponent = (
+                    d_rgb / colour_var + d_depth / depth_var + (dy * dy + dx * dx) / space_var
+                )
+                affinity = torch.exp(-0.5 * exponent)
+            same_slot = (m[a] * m[b]).sum(1)
+            num = num + (affinity * (1 - same_slot)).sum()
+            den = den + affinity.sum()
+    return num / den.clamp_min(1e-6)
 
 
 def init_from(
@@ -374,6 +444,20 @@ def parse_args(argv=None):
         "(self-distillation; 0 = off)",
     )
     p.add_argument(
+        "--edge-weight",
+        type=float,
+        default=0.0,
+        help="depth and RGB count up to 1 + this times more at depth edges (cells off the "
+        "plane of their neighbours): small objects, all edge, then weigh like large ones",
+    )
+    p.add_argument(
+        "--affinity-weight",
+        type=float,
+        default=0.0,
+        help="weight of the pairwise loss that keeps nearby cells of like colour and depth in "
+        "one slot (a Gated CRF loss: splitting an object costs; 0 = off)",
+    )
+    p.add_argument(
         "--select",
         choices=["shown", "decoder"],
         default="shown",
@@ -412,6 +496,7 @@ def train_steps(
         "contrast": args.contrast_weight,
         "distill": args.distill_weight,
         "predict": args.predict_weight,
+        "affinity": args.affinity_weight,
     }
     step = start
     while step < args.steps:
@@ -426,7 +511,16 @@ def train_steps(
             )
             with acc.accumulate(model), acc.autocast():
                 pred = model(video, predict_next=args.predict_weight > 0)
-                parts = losses(pred, video, depth, args.depth_loss, flow, flow_known, temperature)
+                parts = losses(
+                    pred,
+                    video,
+                    depth,
+                    args.depth_loss,
+                    flow,
+                    flow_known,
+                    temperature,
+                    edge_weight=args.edge_weight,
+                )
                 if args.predict_weight > 0:
                     parts["predict"] = next_frame_loss(
                         pred, video, depth, args.depth_loss, args.rgb_weight
@@ -435,6 +529,8 @@ def train_steps(
                     parts["distill"] = refined_mask_distillation(
                         pred.masks, video, refine_radius, refine_eps
                     )
+                if args.affinity_weight > 0:
+                    parts["affinity"] = affinity_loss(pred.masks, video, depth)
                 loss = sum(weights[name] * value for name, value in parts.items())
                 acc.backward(loss)
                 grad_norm = (

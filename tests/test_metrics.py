@@ -7,6 +7,7 @@ from model.metrics import (
     frame_fg_ari,
     mask_statistics,
     matched_miou,
+    slot_allocation,
     slot_centre_spread,
     slot_centres,
 )
@@ -40,6 +41,37 @@ def test_one_segment_scores_zero(truth):
 def test_matched_miou(truth):
     assert matched_miou(truth, truth * 5) == pytest.approx(1.0)
     assert matched_miou(truth, np.zeros_like(truth)) == pytest.approx(16 / 64 / 2, rel=0.3)
+
+
+def test_slot_allocation_finds_objects_the_background_swallowed(truth):
+    def allocation(pred):
+        return {k: round(v, 6) for k, v in slot_allocation(truth, pred).items()}
+
+    assert allocation(truth + 4) == {
+        "objects_without_slot": 0.0,
+        "object_pixels_in_background_slots": 0.0,
+        "fg_ari_splits_merged": 1.0,
+        "fg_ari_absorption_undone": 1.0,
+    }
+    swallowed = np.where(truth == 1, 1, 0)  # object 2 lies in the background's slot
+    assert allocation(swallowed) == {
+        "objects_without_slot": 0.5,
+        "object_pixels_in_background_slots": 0.5,
+        "fg_ari_splits_merged": 1.0,  # nothing split: two segments, already right
+        "fg_ari_absorption_undone": 1.0,
+    }
+    split = truth.astype(int).copy()
+    split[:, :4, :2] = 5  # object 1 over two slots: split, but each slot still its own
+    assert allocation(split)["objects_without_slot"] == 0.0
+    assert fg_ari(truth, split) < 0.9 and allocation(split)["fg_ari_splits_merged"] == 1.0
+    nibbled = np.zeros_like(truth)  # one slot for the background and both objects' left
+    nibbled[:, :4, 1:4] = 1  # quarters; the rest of each object its own slot
+    nibbled[:, 4:, 5:] = 2
+    result = allocation(nibbled)
+    assert result["object_pixels_in_background_slots"] == 0.25
+    assert result["fg_ari_splits_merged"] == pytest.approx(fg_ari(truth, nibbled))
+    assert fg_ari(truth, nibbled) < 0.9 and result["fg_ari_absorption_undone"] == 1.0
+    assert np.isnan(slot_allocation(np.zeros_like(truth), truth)["objects_without_slot"])
 
 
 def test_depth_metrics():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -16,11 +17,15 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from model import Config, OCSlotSSM
 from model.data import Clip, load_folder, sample_batch
 from model.flow import dis_flow
+from model.slotssm import SlotOutput
 from model.train import (
+    affinity_loss,
+    depth_edges,
     init_from,
     losses,
     next_frame_loss,
@@ -395,6 +400,35 @@ def test_distill_loss_trains_from_the_cli(tiny_synth, tmp_path):
     assert all(np.isfinite(float(r["loss"])) for r in rows)
 
 
+def test_affinity_loss_charges_a_split_object_not_a_boundary_on_its_edge():
+    """A red square at depth 2 on a blue wall at depth 4, two slots. One slot per region
+    costs almost nothing; the same square split down its middle over both slots costs more,
+    and soft masks more still. The gradient pulls cells at the cut towards the other half's
+    slot, and not cells on the square's edge towards the wall's."""
+    frame = torch.zeros(1, 1, 3, 32, 32)
+    frame[..., 2, :, :] = 1.0
+    frame[..., 0, 8:24, 8:24], frame[..., 2, 8:24, 8:24] = 1.0, 0.0
+    depth = torch.full((1, 1, 32, 32), 4.0)
+    depth[..., 8:24, 8:24] = 2.0
+
+    def two_slots(square: torch.Tensor) -> torch.Tensor:
+        return torch.stack([square, 1 - square])[None, None]  # (B, T, N, h, w)
+
+    square = torch.zeros(16, 16)
+    square[4:12, 4:12] = 1.0
+    objects = affinity_loss(two_slots(square), frame, depth).item()
+    halves = square.clone()
+    halves[4:12, 8:12] = 0.0  # the square's right half joins the wall's slot
+    split = two_slots(halves).requires_grad_()
+    loss = affinity_loss(split, frame, depth)
+    loss.backward()
+    assert objects < 1e-2 < loss.item(), (objects, loss.item())
+    assert affinity_loss(torch.full_like(split, 0.5), frame, depth) > loss
+    pull = -split.grad[0, 0]  # how much each cell is pulled towards each slot
+    assert pull[0, 6, 8] > 0 and pull[0, 6, 10] == 0
+    assert pull[1, 6, 4] < 1e-2 * pull[0, 6, 8]
+
+
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
     train([tiny_synth], tmp_path / "run", 10, "--eval-every", "10")
     before = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights").state_dict()
@@ -525,6 +559,15 @@ def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
     assert metrics["memory_worth"] == pytest.approx(
         metrics["decoder_fg_ari"] - metrics["memoryless_fg_ari"]
     )
+    # where the decoder's FG-ARI goes: objects the background's slots swallowed
+    for key in ("objects_without_slot", "object_pixels_in_background_slots"):
+        assert metrics[f"decoder_{key}"] == stages["decoded"][key]
+        assert 0 <= metrics[f"decoder_{key}"] <= 1
+    # and what undoing each failure would be worth: never less than the FG-ARI itself
+    merged, undone = (
+        metrics[f"decoder_fg_ari_{k}"] for k in ("splits_merged", "absorption_undone")
+    )
+    assert metrics["decoder_fg_ari"] - 1e-9 <= merged <= undone + 1e-9
     # the earlier stages of the slot IDs; trained without refinement, untracked = decoded
     assert stages["untracked"]["fg_ari"] == pytest.approx(stages["decoded"]["fg_ari"])
     assert -1 <= stages["decoded"]["miou"] <= 1
@@ -554,3 +597,41 @@ def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_depth_edges_ignore_a_plane_in_perspective_and_find_an_objects_outline():
+    """A floor seen at a slant (disparity affine in the image: depth from 1 m to 21 m) has no
+    edges however steep its depth; a box standing in front of it lights up its outline and
+    the cells beside it; unknown depth (sky) is no edge."""
+    ys, xs = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    floor = 1.0 / (1.0 - 0.06 * ys + 0.003 * xs)
+    log_depth = floor.log()[None, None]
+    known = torch.ones_like(log_depth)
+    assert depth_edges(log_depth, known).max() < 0.05
+    boxed = log_depth.clone()
+    boxed[..., 6:10, 6:10] = math.log(0.5)  # in front of the floor (1 m at its nearest)
+    edges = depth_edges(boxed, known)[0, 0]
+    assert (edges[5:11, 5:11] == 1).all() and edges[:3].max() < 0.05 and edges[:, 13:].max() < 0.05
+    sky = known.clone()
+    sky[..., :4, :] = 0.0
+    assert depth_edges(log_depth * sky, sky).max() < 0.05
+
+
+def test_edge_weight_makes_errors_at_depth_edges_count_more():
+    """The same depth error at one cell costs more with --edge-weight when that cell is on
+    an object's outline, and the same as before on the flat floor."""
+    depth = torch.full((1, 1, 32, 32), 4.0)
+    depth[..., 8:16, 8:16] = 2.0
+    video = torch.zeros(1, 1, 3, 32, 32)
+
+    def loss_with_error_at(y: int, x: int, edge_weight: float) -> float:
+        log_depth = F.avg_pool2d(depth.log(), 2).clone()  # (1, 1, 16, 16): exact at first
+        log_depth[..., y, x] += 0.5
+        out = SlotOutput(
+            masks=None, log_depth=log_depth, attention=None, slots=None, positions=None
+        )
+        return losses(out, video, depth, "log", edge_weight=edge_weight)["depth"].item()
+
+    on_edge, flat = (4, 4), (13, 13)
+    assert loss_with_error_at(*on_edge, 3.0) > 2 * loss_with_error_at(*on_edge, 0.0)
+    assert loss_with_error_at(*flat, 3.0) < loss_with_error_at(*flat, 0.0)  # shares the total
