@@ -5,7 +5,7 @@ Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --n
 Resume:             run the same command again: it continues from --out/checkpoint.
 
 Losses: log-depth (or --depth-loss silog), RGB reconstruction, two that are about time (flow,
-contrast) and one about edges (distill):
+contrast), one about edges (distill), and a weighting of the first two (edge weight):
 - with flow_head=true, each frame's motion since the previous frame (--flow-weight), computed
   from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
   object moves as one piece, so flow rewards masks that follow whole objects; and only a
@@ -15,6 +15,9 @@ contrast) and one about edges (distill):
   no labels. The filter keeps each slot's layout and moves only its rim onto the image's
   edges, so the decoder alone learns to put object boundaries where they are, which it
   cannot learn from the losses above, all computed at half the input size.
+- --edge-weight: depth and RGB errors count up to 1 + W times more at depth edges (cells whose
+  disparity is off the plane of their neighbours), so a small object, all edge, weighs like a
+  large one; otherwise the floor and walls fill most of the loss and small objects get no slot.
 - --contrast-weight: SlotContrast (Manasyan et al., CVPR 2025), each slot at frame t must
   pick out itself at t + 1 among all slots of the batch at t + 1: a slot that keeps an image
   region while objects move through it changes content and fails it.
@@ -193,52 +196,6 @@ def refined_mask_distillation(
     up = F.interpolate(m, size=frames.shape[-2:], mode="bilinear", align_corners=False)
     kl = target * (target.clamp_min(1e-6).log() - up.clamp_min(1e-6).log())
     return kl.sum(1).mean()
-
-
-def affinity_loss(
-    masks: torch.Tensor,
-    video: torch.Tensor,
-    depth: torch.Tensor,
-    radius: int = 2,
-    colour_var: float = 0.01,
-    depth_var: float = 0.01,
-    space_var: float = 2.0,
-) -> torch.Tensor:
-    """A pairwise loss on the masks (the Gated CRF loss of Obukhov et al. 2019, with the
-    frame's colour and depth as the kernel). masks (B, T, N, h, w), video (B, T, 3, H, W),
-    depth (B, T, H, W), 0 = unknown. Two nearby mask cells that look alike (colour, log-depth)
-    should belong to the same slot: the loss is the affinity-weighted chance that they do not,
-    sum a_ij (1 - <m_i, m_j>) / sum a_ij. A slot boundary costs only where it cuts through a
-    smooth region, i.e. an object split over slots, which depth and RGB reconstruction do not
-    mind; boundaries on colour or depth edges are free. Pixels without depth use colour alone."""
-    h, w = masks.shape[-2:]
-    k = video.shape[-1] // w
-    m = masks.flatten(0, 1).float()
-    with torch.no_grad():
-        rgb = F.avg_pool2d(video.flatten(0, 1).float(), k)
-        valid = (depth > MIN_DEPTH).float().flatten(0, 1).unsqueeze(1)
-        log_d = torch.log(depth.clamp_min(MIN_DEPTH)).flatten(0, 1).unsqueeze(1) * valid
-        count = F.avg_pool2d(valid, k)
-        log_d = F.avg_pool2d(log_d, k) / count.clamp_min(1e-6)
-        known = (count > 0.5).float()
-    num, den = m.new_zeros(()), m.new_zeros(())
-    for dy in range(radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dy == 0 and dx <= 0:  # each unordered pair of cells once
-                continue
-            a = (..., slice(0, h - dy), slice(max(0, -dx), w - max(0, dx)))
-            b = (..., slice(dy, h), slice(max(0, dx), w - max(0, -dx)))
-            with torch.no_grad():
-                d_rgb = (rgb[a] - rgb[b]).pow(2).sum(1)
-                d_depth = (log_d[a] - log_d[b]).pow(2).squeeze(1) * (known[a] * known[b]).squeeze(1)
-                exponent = (
-                    d_rgb / colour_var + d_depth / depth_var + (dy * dy + dx * dx) / space_var
-                )
-                affinity = torch.exp(-0.5 * exponent)
-            same_slot = (m[a] * m[b]).sum(1)
-            num = num + (affinity * (1 - same_slot)).sum()
-            den = den + affinity.sum()
-    return num / den.clamp_min(1e-6)
 
 
 def init_from(
@@ -451,13 +408,6 @@ def parse_args(argv=None):
         "plane of their neighbours): small objects, all edge, then weigh like large ones",
     )
     p.add_argument(
-        "--affinity-weight",
-        type=float,
-        default=0.0,
-        help="weight of the pairwise loss that keeps nearby cells of like colour and depth in "
-        "one slot (a Gated CRF loss: splitting an object costs; 0 = off)",
-    )
-    p.add_argument(
         "--select",
         choices=["shown", "decoder"],
         default="shown",
@@ -496,7 +446,6 @@ def train_steps(
         "contrast": args.contrast_weight,
         "distill": args.distill_weight,
         "predict": args.predict_weight,
-        "affinity": args.affinity_weight,
     }
     step = start
     while step < args.steps:
@@ -529,8 +478,6 @@ def train_steps(
                     parts["distill"] = refined_mask_distillation(
                         pred.masks, video, refine_radius, refine_eps
                     )
-                if args.affinity_weight > 0:
-                    parts["affinity"] = affinity_loss(pred.masks, video, depth)
                 loss = sum(weights[name] * value for name, value in parts.items())
                 acc.backward(loss)
                 grad_norm = (

@@ -24,7 +24,6 @@ from model.data import Clip, load_folder, sample_batch
 from model.flow import dis_flow
 from model.slotssm import SlotOutput
 from model.train import (
-    affinity_loss,
     depth_edges,
     init_from,
     losses,
@@ -398,35 +397,6 @@ def test_distill_loss_trains_from_the_cli(tiny_synth, tmp_path):
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["distill_loss"]) > 0 for r in rows)
     assert all(np.isfinite(float(r["loss"])) for r in rows)
-
-
-def test_affinity_loss_charges_a_split_object_not_a_boundary_on_its_edge():
-    """A red square at depth 2 on a blue wall at depth 4, two slots. One slot per region
-    costs almost nothing; the same square split down its middle over both slots costs more,
-    and soft masks more still. The gradient pulls cells at the cut towards the other half's
-    slot, and not cells on the square's edge towards the wall's."""
-    frame = torch.zeros(1, 1, 3, 32, 32)
-    frame[..., 2, :, :] = 1.0
-    frame[..., 0, 8:24, 8:24], frame[..., 2, 8:24, 8:24] = 1.0, 0.0
-    depth = torch.full((1, 1, 32, 32), 4.0)
-    depth[..., 8:24, 8:24] = 2.0
-
-    def two_slots(square: torch.Tensor) -> torch.Tensor:
-        return torch.stack([square, 1 - square])[None, None]  # (B, T, N, h, w)
-
-    square = torch.zeros(16, 16)
-    square[4:12, 4:12] = 1.0
-    objects = affinity_loss(two_slots(square), frame, depth).item()
-    halves = square.clone()
-    halves[4:12, 8:12] = 0.0  # the square's right half joins the wall's slot
-    split = two_slots(halves).requires_grad_()
-    loss = affinity_loss(split, frame, depth)
-    loss.backward()
-    assert objects < 1e-2 < loss.item(), (objects, loss.item())
-    assert affinity_loss(torch.full_like(split, 0.5), frame, depth) > loss
-    pull = -split.grad[0, 0]  # how much each cell is pulled towards each slot
-    assert pull[0, 6, 8] > 0 and pull[0, 6, 10] == 0
-    assert pull[1, 6, 4] < 1e-2 * pull[0, 6, 8]
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
