@@ -182,9 +182,9 @@ def evaluate(
         | {"stages": {stage: mean_scores(rows) for stage, rows in stages.items()}}
     )
     # what the network itself does, apart from the post-processing, and what its memory adds
-    decoder = result["stages"]["decoded"].get("fg_ari", float("nan"))
-    memoryless = result["stages"]["memoryless"].get("fg_ari", float("nan"))
     decoded = result["stages"]["decoded"]
+    decoder = decoded.get("fg_ari", float("nan"))
+    memoryless = result["stages"]["memoryless"].get("fg_ari", float("nan"))
     result |= {
         "decoder_fg_ari": decoder,
         "memoryless_fg_ari": memoryless,
