@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from .data import VIDEO_EXTENSIONS, Clip, load_folder
 from .metrics import (
+    SLOT_ALLOCATION_KEYS,
     depth_metrics,
     fg_ari,
     frame_fg_ari,
@@ -59,12 +60,6 @@ from .segment import SlotSegmenter
 from .slotssm import OCSlotSSM
 
 MOTION_FPS = 10.0  # --videos: frames per second sampled, as the app does by default
-ALLOCATION = (
-    "objects_without_slot",
-    "object_pixels_in_background_slots",
-    "fg_ari_splits_merged",
-    "fg_ari_absorption_undone",
-)
 PER_CLIP = ("fg_ari", "frame_fg_ari", "miou", "depth_absrel", "depth_delta1")
 MOTION_SIZE = 128  # --videos: flow at 64 px misses slow motion; the model still sees 64 px
 
@@ -192,7 +187,7 @@ def evaluate(
     }
     # where the decoder's FG-ARI goes: objects no slot takes, swallowed by the background's
     # slots, and what undoing splits or that absorption would be worth (model/metrics.py)
-    result |= {f"decoder_{k}": decoded.get(k, float("nan")) for k in ALLOCATION}
+    result |= {f"decoder_{k}": decoded.get(k, float("nan")) for k in SLOT_ALLOCATION_KEYS}
     result["clips"] = per_clip
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}

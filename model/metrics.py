@@ -45,6 +45,14 @@ def matched_miou(true_ids: np.ndarray, pred_ids: np.ndarray) -> float:
     return float(iou[rows, cols].sum() / len(objects))
 
 
+SLOT_ALLOCATION_KEYS = (
+    "objects_without_slot",
+    "object_pixels_in_background_slots",
+    "fg_ari_splits_merged",
+    "fg_ari_absorption_undone",
+)
+
+
 def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, float]:
     """Where the objects' pixels go, over a whole clip. Each slot is given the ground-truth
     id it mostly covers (0: background). objects_without_slot: the share of objects that no
@@ -56,9 +64,7 @@ def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, flo
     the object pixels they hold."""
     objects = [i for i in np.unique(true_ids) if i > 0]
     if not objects:
-        keys = ("objects_without_slot", "object_pixels_in_background_slots")
-        keys += ("fg_ari_splits_merged", "fg_ari_absorption_undone")
-        return dict.fromkeys(keys, float("nan"))
+        return dict.fromkeys(SLOT_ALLOCATION_KEYS, float("nan"))
     pred, true = pred_ids.astype(np.int64), true_ids.astype(np.int64)
     owner = {}  # slot -> the ground-truth id it mostly covers
     for slot in np.unique(pred):

@@ -154,7 +154,6 @@ def test_silog_is_scale_invariant_per_frame_and_never_negative():
     (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
     each frame (an open sky leaves few); a pixel-weighted first term with a frame-weighted
     second one went negative on such clips and was minimised by breaking depth."""
-    from model.slotssm import SlotOutput
     from model.train import SILOG_LAMBDA
 
     depth = torch.full((1, 2, 8, 8), 2.0)
@@ -588,8 +587,9 @@ def test_depth_edges_ignore_a_plane_in_perspective_and_find_an_objects_outline()
 
 
 def test_edge_weight_makes_errors_at_depth_edges_count_more():
-    """The same depth error at one cell costs more with --edge-weight when that cell is on
-    an object's outline, and the same as before on the flat floor."""
+    """The same depth error at one cell costs more than twice as much with --edge-weight
+    when that cell is on an object's outline, and less on the flat floor, whose cells now
+    share a total in which the edges weigh more."""
     depth = torch.full((1, 1, 32, 32), 4.0)
     depth[..., 8:16, 8:16] = 2.0
     video = torch.zeros(1, 1, 3, 32, 32)
