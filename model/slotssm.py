@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .config import Config
 from .decoder import SlotDecoder, slot_frames
 from .encoder import FrameEncoder
+from .mask_guide import MaskGuide
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
 from .time_mixers import time_mixer
@@ -137,6 +138,7 @@ class OCSlotSSM(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
         self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
+        self.mask_guide = MaskGuide(cfg.dim, cfg.mask_features) if cfg.mask_features else None
         if cfg.predict_next:
             # slots of frame t -> slots of frame t + 1, residual; and where each slot will be:
             # the decoder draws relative to a slot's position, so motion is a shift of that
@@ -212,7 +214,7 @@ class OCSlotSSM(
             cache.frames += T
 
         pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
-        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W)
+        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W, frames_in)
 
         def frames(x: Tensor) -> Tensor:
             return rearrange(x, "(b t) ... -> b t ...", b=B)
@@ -231,23 +233,31 @@ class OCSlotSSM(
                 raise ValueError("predict_next needs a model with Config.predict_next")
             ahead = slots + self.predictor(slots)
             shift = rearrange(self.predict_shift(slots), "b t n c -> (b t) n c")
+            # frame t + 1 is not seen: its masks are the decoder's alone
             _, next_depth, next_rgb, _ = self._decode(ahead, pos + shift, scale, H, W)
             out.next_log_depth = frames(next_depth)
             out.next_rgb = frames(next_rgb) if next_rgb is not None else None
         return out
 
-    def _decode(self, slots: Tensor, pos: Tensor, scale: Tensor, H: int, W: int):
+    def _decode(
+        self,
+        slots: Tensor,
+        pos: Tensor,
+        scale: Tensor,
+        H: int,
+        W: int,
+        frames: Tensor | None = None,
+    ):
         """slots (B, T, N, D), their positions and scales (B*T, N, 2) -> masks (B*T, N, h, w),
-        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None."""
+        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None. frames (B*T, 3, H, W): the
+        frames the slots were read from, for the image-guided masks (Config.mask_features)."""
         stride = self.config.decoder_stride
-        dec = self.decoder(
-            rearrange(slots, "b t n d -> (b t) n d"),
-            pos,
-            scale,
-            (H // stride, W // stride),
-            (H // 2, W // 2),
-        )
-        masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
+        flat = rearrange(slots, "b t n d -> (b t) n d")
+        dec = self.decoder(flat, pos, scale, (H // stride, W // stride), (H // 2, W // 2))
+        logits = dec.mask_logits
+        if self.mask_guide is not None and frames is not None:
+            logits = logits + self.mask_guide(frames, flat)
+        masks = logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None

@@ -198,6 +198,11 @@ def refined_mask_distillation(
     return kl.sum(1).mean()
 
 
+# modules whose fresh initialisation leaves the model's outputs unchanged (a zero last layer):
+# a checkpoint without them loads into a model with them (train --init)
+NEUTRAL_MODULES = ("mask_guide.", "predictor.", "predict_shift.")
+
+
 def init_from(
     model: OCSlotSSM, source: dict[str, torch.Tensor], fresh: tuple[str, ...] = ()
 ) -> list[str]:
@@ -207,10 +212,14 @@ def init_from(
     initialisation for the rest. A wider decoder (decoder_hidden) is grown so that it computes
     the same function at first (Net2Net-style): its new hidden units start fresh, and the
     weights that read them start at zero. Tensors whose names contain one of `fresh` are not
-    copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder).
-    Returns the names of the partly copied tensors; any other difference is an error."""
+    copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder). A
+    module the source lacks and that starts as a no-op (NEUTRAL_MODULES, e.g. the mask guide)
+    keeps its initialisation. Returns the names of the tensors not copied whole (partly
+    copied, or new); any other difference is an error."""
     state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
     source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
+    new = sorted(k for k in set(state) - set(source) if k.startswith(NEUTRAL_MODULES))
+    state = {k: v for k, v in state.items() if k not in new}
     if set(state) != set(source):
         raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")
     partial = []
@@ -232,7 +241,7 @@ def init_from(
                 raise ValueError(
                     f"--init: {name} has shape {tuple(value.shape)}, the model needs {tuple(target.shape)}"
                 )
-    return partial
+    return partial + new
 
 
 def _grows(target: torch.Tensor, value: torch.Tensor) -> bool:
@@ -532,7 +541,7 @@ def main(argv=None) -> None:
             model, OCSlotSSM.from_pretrained(args.init).state_dict(), tuple(args.init_fresh)
         )
         if partial:
-            acc.print(f"--init: {', '.join(partial)} copied in part (config changed)")
+            acc.print(f"--init: {', '.join(partial)} copied in part or new (config changed)")
 
     clips = [
         c
