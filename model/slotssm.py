@@ -138,7 +138,11 @@ class OCSlotSSM(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
         self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
-        self.mask_guide = MaskGuide(cfg.dim, cfg.mask_features) if cfg.mask_features else None
+        self.mask_guide = (
+            MaskGuide(cfg.dim, cfg.mask_features, cfg.mask_guide_bound)
+            if cfg.mask_features
+            else None
+        )
         if cfg.predict_next:
             # slots of frame t -> slots of frame t + 1, residual; and where each slot will be:
             # the decoder draws relative to a slot's position, so motion is a shift of that
@@ -254,12 +258,16 @@ class OCSlotSSM(
         stride = self.config.decoder_stride
         flat = rearrange(slots, "b t n d -> (b t) n d")
         dec = self.decoder(flat, pos, scale, (H // stride, W // stride), (H // 2, W // 2))
-        logits = dec.mask_logits
+        masks = colour_masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         if self.mask_guide is not None and frames is not None:
-            logits = logits + self.mask_guide(frames, flat)
-        masks = logits.softmax(dim=1)  # (B*T, N, h, w)
+            guide = self.mask_guide(frames, flat)
+            masks = (dec.mask_logits + guide).softmax(dim=1)
+            # the same masks, but colour does not train the guide: a colour reconstruction
+            # rewards masks that group pixels by colour (a floor's spots, two objects of one
+            # paint), depth rewards masks that end where the depth does, at objects' outlines
+            colour_masks = (dec.mask_logits + guide.detach()).softmax(dim=1)
         log_depth = (masks * dec.log_depth).sum(dim=1)
-        rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
+        rgb = (colour_masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
         return masks, log_depth, rgb, flow
 
