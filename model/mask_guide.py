@@ -12,9 +12,7 @@ Mask2Former or of Slot Attention's attention maps come from slot-feature similar
 The slot's depth and RGB still come from the slot vector alone, so a slot must still carry
 its object's content; the image only sharpens where its mask ends. Only depth trains the
 guide (OCSlotSSM._decode): trained by the RGB reconstruction too, it grouped pixels by
-colour, the spots of a floor's texture into slots of their own (model card). With a bound
-(Config.mask_guide_bound) the term is soft-clipped, so it can move a mask's edge where the
-decoder's logits are close, and not claim pixels far from the slot's blob. The key's last
+colour, the spots of a floor's texture into slots of their own (model card). The key's last
 layer starts at zero: a model gains the term without its outputs changing (train --init).
 """
 
@@ -29,7 +27,7 @@ from torch import Tensor, nn
 class MaskGuide(nn.Module):
     """frames (B, 3, H, W) in [0, 1] and slots (B, N, D) -> alpha logits (B, N, H/2, W/2)."""
 
-    def __init__(self, dim: int, channels: int, bound: float = 0.0, hidden: int = 32):
+    def __init__(self, dim: int, channels: int, hidden: int = 32):
         super().__init__()
         self.key = nn.Sequential(  # a receptive field of 7 input pixels: colour edges, not objects
             nn.Conv2d(3, hidden, 3, stride=2, padding=1),  # the mask resolution, H/2
@@ -43,12 +41,8 @@ class MaskGuide(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.query = nn.Linear(dim, channels)
         self.scale = 1.0 / math.sqrt(channels)
-        self.bound = bound
 
     def forward(self, frames: Tensor, slots: Tensor) -> Tensor:
         keys = self.key((frames - 0.5) * 2.0)  # (B, C, h, w)
         queries = self.query(self.norm(slots))  # (B, N, C)
-        logits = torch.einsum("bnc,bchw->bnhw", queries, keys) * self.scale
-        if self.bound:  # soft-clipped to +-bound: it can move a mask's edge, not claim pixels
-            logits = self.bound * torch.tanh(logits / self.bound)  # the decoder gives elsewhere
-        return logits
+        return torch.einsum("bnc,bchw->bnhw", queries, keys) * self.scale
