@@ -262,10 +262,11 @@ class OCSlotSSM(
         masks = colour_masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         guide_masks = None
         if self.mask_guide is not None and frames is not None:
-            guide = self.mask_guide(frames, flat)
+            keys = self.mask_guide.keys(frames)  # the frame's CNN pass, once for both uses
+            guide = self.mask_guide.logits(keys, flat)
             masks = (dec.mask_logits + guide).softmax(dim=1)
             if torch.is_grad_enabled():  # the guide's own parameters only: slots detached too
-                alone = self.mask_guide(frames, flat.detach())
+                alone = self.mask_guide.logits(keys, flat.detach())
                 guide_masks = (dec.mask_logits.detach() + alone).softmax(dim=1)
             # the same masks, but colour does not train the guide: a colour reconstruction
             # rewards masks that group pixels by colour (a floor's spots, two objects of one
