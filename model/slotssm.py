@@ -126,6 +126,10 @@ class OCSlotSSM(
     paper_url="https://arxiv.org/abs/2406.12272",
     pipeline_tag="depth-estimation",
 ):
+    # modules that start as a no-op (a zero last layer), so a checkpoint without them loads into
+    # a model with them and computes the same outputs at first (train.init_from)
+    neutral_modules = ("mask_guide.", "predictor.", "predict_shift.")
+
     # `config` is typed loosely on purpose: huggingface_hub would build a dataclass from the
     # saved JSON by silently dropping unknown keys; Config.from_dict refuses them instead.
     def __init__(self, config: Config | dict | None = None):

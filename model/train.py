@@ -108,11 +108,13 @@ def losses(
     if depth_loss == "silog":  # invariant to a global scale per frame: for relative depth
         # per frame, then averaged over the frames with depth: mean(d^2) - lambda mean(d)^2 of
         # one frame is >= 0; mixing a pixel-weighted first term with a frame-weighted second
-        # one is not (a frame with few known pixels, e.g. mostly sky, then pays a negative loss)
-        known_per_frame = known.sum((1, 2, 3))
-        per_frame = known_per_frame.clamp_min(1.0)
-        mean_sq, mean = diff.pow(2).sum((1, 2, 3)) / per_frame, diff.sum((1, 2, 3)) / per_frame
-        has_depth = (known_per_frame > 0).float()
+        # one is not (a frame with few known pixels, e.g. mostly sky, then pays a negative loss);
+        # with the edge weight as weighted means (still >= 0 per frame)
+        weight = cell * known
+        per_frame = weight.sum((1, 2, 3)).clamp_min(1e-6)
+        mean_sq = (weight * diff.pow(2)).sum((1, 2, 3)) / per_frame
+        mean = (weight * diff).sum((1, 2, 3)) / per_frame
+        has_depth = (known.sum((1, 2, 3)) > 0).float()
         d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
     else:
         d = (cell * diff.pow(2)).sum() / (cell * known).sum().clamp_min(1.0)
@@ -198,11 +200,6 @@ def refined_mask_distillation(
     return kl.sum(1).mean()
 
 
-# modules whose fresh initialisation leaves the model's outputs unchanged (a zero last layer):
-# a checkpoint without them loads into a model with them (train --init)
-NEUTRAL_MODULES = ("mask_guide.", "predictor.", "predict_shift.")
-
-
 def init_from(
     model: OCSlotSSM, source: dict[str, torch.Tensor], fresh: tuple[str, ...] = ()
 ) -> list[str]:
@@ -213,12 +210,12 @@ def init_from(
     the same function at first (Net2Net-style): its new hidden units start fresh, and the
     weights that read them start at zero. Tensors whose names contain one of `fresh` are not
     copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder). A
-    module the source lacks and that starts as a no-op (NEUTRAL_MODULES, e.g. the mask guide)
-    keeps its initialisation. Returns the names of the tensors not copied whole (partly
+    module the source lacks and that starts as a no-op (OCSlotSSM.neutral_modules, e.g. the
+    mask guide) keeps its initialisation. Returns the names of the tensors not copied whole (partly
     copied, or new); any other difference is an error."""
     state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
     source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
-    new = sorted(k for k in set(state) - set(source) if k.startswith(NEUTRAL_MODULES))
+    new = sorted(k for k in set(state) - set(source) if k.startswith(model.neutral_modules))
     state = {k: v for k, v in state.items() if k not in new}
     if set(state) != set(source):
         raise ValueError(f"--init weights differ in parameters: {sorted(set(state) ^ set(source))}")

@@ -586,10 +586,12 @@ def test_depth_edges_ignore_a_plane_in_perspective_and_find_an_objects_outline()
     assert depth_edges(log_depth * sky, sky).max() < 0.05
 
 
-def test_edge_weight_makes_errors_at_depth_edges_count_more():
+@pytest.mark.parametrize("depth_loss", ["log", "silog"])
+def test_edge_weight_makes_errors_at_depth_edges_count_more(depth_loss):
     """The same depth error at one cell costs more than twice as much with --edge-weight
     when that cell is on an object's outline, and less on the flat floor, whose cells now
-    share a total in which the edges weigh more."""
+    share a total in which the edges weigh more; for the scale-invariant loss too (it once
+    weighted only the RGB term)."""
     depth = torch.full((1, 1, 32, 32), 4.0)
     depth[..., 8:16, 8:16] = 2.0
     video = torch.zeros(1, 1, 3, 32, 32)
@@ -600,7 +602,7 @@ def test_edge_weight_makes_errors_at_depth_edges_count_more():
         out = SlotOutput(
             masks=None, log_depth=log_depth, attention=None, slots=None, positions=None
         )
-        return losses(out, video, depth, "log", edge_weight=edge_weight)["depth"].item()
+        return losses(out, video, depth, depth_loss, edge_weight=edge_weight)["depth"].item()
 
     on_edge, flat = (4, 4), (13, 13)
     assert loss_with_error_at(*on_edge, 3.0) > 2 * loss_with_error_at(*on_edge, 0.0)
