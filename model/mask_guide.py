@@ -43,13 +43,6 @@ class MaskGuide(nn.Module):
         self.scale = 1.0 / math.sqrt(channels)
 
     def forward(self, frames: Tensor, slots: Tensor) -> Tensor:
-        return self.logits(self.keys(frames), slots)
-
-    def keys(self, frames: Tensor) -> Tensor:
-        """frames (B, 3, H, W) -> keys (B, C, H/2, W/2): computed once, read by any slots."""
-        return self.key((frames - 0.5) * 2.0)
-
-    def logits(self, keys: Tensor, slots: Tensor) -> Tensor:
-        """keys (B, C, h, w) and slots (B, N, D) -> alpha logits (B, N, h, w)."""
+        keys = self.key((frames - 0.5) * 2.0)  # (B, C, H/2, W/2)
         queries = self.query(self.norm(slots))  # (B, N, C)
         return torch.einsum("bnc,bchw->bnhw", queries, keys) * self.scale

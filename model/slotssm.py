@@ -59,9 +59,6 @@ class SlotOutput:
     # with forward(..., predict_next=True): frame t + 1 as decoded from frame t's slots
     next_log_depth: Tensor | None = None  # (B, T, h, w)
     next_rgb: Tensor | None = None  # (B, T, 3, h, w)
-    # while training, with a mask guide: the same masks with the decoder's logits detached, so
-    # a loss on them trains the guide alone (train --distill-guide-only)
-    guide_masks: Tensor | None = None  # (B, T, N, h, w)
     # slot IDs are not an output of the network: model/segment.py makes them from the masks
 
     @property
@@ -221,7 +218,7 @@ class OCSlotSSM(
             cache.frames += T
 
         pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
-        masks, log_depth, rgb, flow, guide_masks = self._decode(slots, pos, scale, H, W, frames_in)
+        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W, frames_in)
 
         def frames(x: Tensor) -> Tensor:
             return rearrange(x, "(b t) ... -> b t ...", b=B)
@@ -234,7 +231,6 @@ class OCSlotSSM(
             positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
             flow=frames(flow) if flow is not None else None,
-            guide_masks=frames(guide_masks) if guide_masks is not None else None,
         )
         if predict_next:
             if not self.config.predict_next:
@@ -242,7 +238,7 @@ class OCSlotSSM(
             ahead = slots + self.predictor(slots)
             shift = rearrange(self.predict_shift(slots), "b t n c -> (b t) n c")
             # frame t + 1 is not seen: its masks are the decoder's alone
-            _, next_depth, next_rgb, _, _ = self._decode(ahead, pos + shift, scale, H, W)
+            _, next_depth, next_rgb, _ = self._decode(ahead, pos + shift, scale, H, W)
             out.next_log_depth = frames(next_depth)
             out.next_rgb = frames(next_rgb) if next_rgb is not None else None
         return out
@@ -257,21 +253,15 @@ class OCSlotSSM(
         frames: Tensor | None = None,
     ):
         """slots (B, T, N, D), their positions and scales (B*T, N, 2) -> masks (B*T, N, h, w),
-        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None, and the guide's masks (see
-        SlotOutput.guide_masks) or None. frames (B*T, 3, H, W): the frames the slots were read
-        from, for the image-guided masks (Config.mask_features)."""
+        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None. frames (B*T, 3, H, W): the
+        frames the slots were read from, for the image-guided masks (Config.mask_features)."""
         stride = self.config.decoder_stride
         flat = rearrange(slots, "b t n d -> (b t) n d")
         dec = self.decoder(flat, pos, scale, (H // stride, W // stride), (H // 2, W // 2))
         masks = colour_masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
-        guide_masks = None
         if self.mask_guide is not None and frames is not None:
-            keys = self.mask_guide.keys(frames)  # the frame's CNN pass, once for both uses
-            guide = self.mask_guide.logits(keys, flat)
+            guide = self.mask_guide(frames, flat)
             masks = (dec.mask_logits + guide).softmax(dim=1)
-            if torch.is_grad_enabled():  # the guide's own parameters only: slots detached too
-                alone = self.mask_guide.logits(keys, flat.detach())
-                guide_masks = (dec.mask_logits.detach() + alone).softmax(dim=1)
             # the same masks, but colour does not train the guide: a colour reconstruction
             # rewards masks that group pixels by colour (a floor's spots, two objects of one
             # paint), depth rewards masks that end where the depth does, at objects' outlines
@@ -279,7 +269,7 @@ class OCSlotSSM(
         log_depth = (masks * dec.log_depth).sum(dim=1)
         rgb = (colour_masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
-        return masks, log_depth, rgb, flow, guide_masks
+        return masks, log_depth, rgb, flow
 
     @staticmethod
     def _check_video(video: Tensor) -> None:

@@ -407,12 +407,6 @@ def parse_args(argv=None):
         "(self-distillation; 0 = off)",
     )
     p.add_argument(
-        "--distill-guide-only",
-        action="store_true",
-        help="the distillation trains only the mask guide (Config.mask_features), not the "
-        "decoder or the slots",
-    )
-    p.add_argument(
         "--edge-weight",
         type=float,
         default=0.0,
@@ -487,13 +481,8 @@ def train_steps(
                         pred, video, depth, args.depth_loss, args.rgb_weight
                     )
                 if args.distill_weight > 0:
-                    student = pred.masks
-                    if args.distill_guide_only:
-                        if pred.guide_masks is None:
-                            raise SystemExit("error: --distill-guide-only needs mask_features > 0")
-                        student = pred.guide_masks
                     parts["distill"] = refined_mask_distillation(
-                        student, video, refine_radius, refine_eps
+                        pred.masks, video, refine_radius, refine_eps
                     )
                 loss = sum(weights[name] * value for name, value in parts.items())
                 acc.backward(loss)

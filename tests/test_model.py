@@ -406,15 +406,6 @@ def test_mask_guide_starts_neutral_streams_and_learns(video):
     assert all(p.grad is None or not p.grad.any() for p in guided.mask_guide.parameters())
     assert guided.decoder.slot_in.weight.grad.any()  # but it does train the decoder
     guided(video).log_depth.mean().backward()  # depth does
-    assert moved.guide_masks is None  # only while training
-    guided.zero_grad()
-    out = guided(video)
-    torch.testing.assert_close(out.guide_masks, out.masks)  # the same masks, other gradients
-    out.guide_masks.pow(2).mean().backward()  # train --distill-guide-only: the guide alone
-    trained = {
-        n.split(".")[0] for n, p in guided.named_parameters() if p.grad is not None and p.grad.any()
-    }
-    assert trained == {"mask_guide"}
     guided.zero_grad()
     guided(video).log_depth.mean().backward()
     assert all(

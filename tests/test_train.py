@@ -607,24 +607,3 @@ def test_edge_weight_makes_errors_at_depth_edges_count_more(depth_loss):
     on_edge, flat = (4, 4), (13, 13)
     assert loss_with_error_at(*on_edge, 3.0) > 2 * loss_with_error_at(*on_edge, 0.0)
     assert loss_with_error_at(*flat, 3.0) < loss_with_error_at(*flat, 0.0)  # shares the total
-
-
-def test_distill_guide_only_needs_and_trains_the_mask_guide(tiny_synth, tmp_path):
-    """--distill-guide-only: the self-distillation reaches the mask guide alone (the gradient
-    split is tested in test_model); without a guide it is a clear error."""
-    guided = ["--config", *TINY_CONFIG, "mask_features=8"]
-    train(
-        [tiny_synth],
-        tmp_path / "run",
-        10,
-        "--distill-weight",
-        "0.1",
-        "--distill-guide-only",
-        *guided,
-    )
-    rows = read_csv(tmp_path / "run" / "log.csv")
-    assert all(float(r["distill_loss"]) > 0 and np.isfinite(float(r["loss"])) for r in rows)
-    with pytest.raises(SystemExit, match="needs mask_features"):
-        train(
-            [tiny_synth], tmp_path / "plain", 2, "--distill-weight", "0.1", "--distill-guide-only"
-        )
