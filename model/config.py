@@ -18,6 +18,7 @@ RETIRED = {
     "chunk_size": None,
     "slot_carry_from": "encoder",
     "mask_guide_bound": 0.0,
+    "mask_features": 0,
 }
 
 # the temporal step of a block (model/time_mixers.py): name -> the paper's name of that model.
@@ -65,10 +66,6 @@ class Config:
     # (image_size / 2). The decoder is a function of continuous position, so either works with
     # the same weights; 2 puts object boundaries between pixels instead of between tokens
     decoder_stride: int = 4
-    # channels of the image-guided term of each slot's alpha logit (model/mask_guide.py): a
-    # slot's query dotted with a small CNN's key of every mask pixel, so masks can end at the
-    # frame's edges, not only where the decoder's smooth blob fades; 0 = off
-    mask_features: int = 0
     # settings of the step from masks to slot IDs (model/segment.py), not of the network: the
     # masks re-fitted to the frame's colour edges by a guided filter (model/refine.py) in
     # windows of (2r+1)^2 mask pixels, at the input size; 0 = off. No weights: any checkpoint
@@ -99,8 +96,6 @@ class Config:
                 "mask_refine_radius must be >= 0 and mask_refine_eps > 0, got "
                 f"{self.mask_refine_radius} and {self.mask_refine_eps}"
             )
-        if self.mask_features < 0:
-            raise ValueError(f"mask_features must be >= 0, got {self.mask_features}")
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")
         if (self.expand * self.dim) % self.headdim:

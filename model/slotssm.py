@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from .config import Config
 from .decoder import SlotDecoder, slot_frames
 from .encoder import FrameEncoder
-from .mask_guide import MaskGuide
 from .slot_encoder import SlotEncoder, mlp
 from .slot_mixer import SlotMixer
 from .time_mixers import time_mixer
@@ -125,7 +124,7 @@ class OCSlotSSM(
 ):
     # modules that start as a no-op (a zero last layer), so a checkpoint without them loads into
     # a model with them and computes the same outputs at first (train.init_from)
-    neutral_modules = ("mask_guide.", "predictor.", "predict_shift.")
+    neutral_modules = ("predictor.", "predict_shift.")
 
     # `config` is typed loosely on purpose: huggingface_hub would build a dataclass from the
     # saved JSON by silently dropping unknown keys; Config.from_dict refuses them instead.
@@ -142,7 +141,6 @@ class OCSlotSSM(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
         self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
-        self.mask_guide = MaskGuide(cfg.dim, cfg.mask_features) if cfg.mask_features else None
         if cfg.predict_next:
             # slots of frame t -> slots of frame t + 1, residual; and where each slot will be:
             # the decoder draws relative to a slot's position, so motion is a shift of that
@@ -218,7 +216,7 @@ class OCSlotSSM(
             cache.frames += T
 
         pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
-        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W, frames_in)
+        masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W)
 
         def frames(x: Tensor) -> Tensor:
             return rearrange(x, "(b t) ... -> b t ...", b=B)
@@ -237,37 +235,25 @@ class OCSlotSSM(
                 raise ValueError("predict_next needs a model with Config.predict_next")
             ahead = slots + self.predictor(slots)
             shift = rearrange(self.predict_shift(slots), "b t n c -> (b t) n c")
-            # frame t + 1 is not seen: its masks are the decoder's alone
             _, next_depth, next_rgb, _ = self._decode(ahead, pos + shift, scale, H, W)
             out.next_log_depth = frames(next_depth)
             out.next_rgb = frames(next_rgb) if next_rgb is not None else None
         return out
 
-    def _decode(
-        self,
-        slots: Tensor,
-        pos: Tensor,
-        scale: Tensor,
-        H: int,
-        W: int,
-        frames: Tensor | None = None,
-    ):
+    def _decode(self, slots: Tensor, pos: Tensor, scale: Tensor, H: int, W: int):
         """slots (B, T, N, D), their positions and scales (B*T, N, 2) -> masks (B*T, N, h, w),
-        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None. frames (B*T, 3, H, W): the
-        frames the slots were read from, for the image-guided masks (Config.mask_features)."""
+        log-depth (B*T, h, w), rgb and flow (B*T, C, h, w) or None."""
         stride = self.config.decoder_stride
-        flat = rearrange(slots, "b t n d -> (b t) n d")
-        dec = self.decoder(flat, pos, scale, (H // stride, W // stride), (H // 2, W // 2))
-        masks = colour_masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
-        if self.mask_guide is not None and frames is not None:
-            guide = self.mask_guide(frames, flat)
-            masks = (dec.mask_logits + guide).softmax(dim=1)
-            # the same masks, but colour does not train the guide: a colour reconstruction
-            # rewards masks that group pixels by colour (a floor's spots, two objects of one
-            # paint), depth rewards masks that end where the depth does, at objects' outlines
-            colour_masks = (dec.mask_logits + guide.detach()).softmax(dim=1)
+        dec = self.decoder(
+            rearrange(slots, "b t n d -> (b t) n d"),
+            pos,
+            scale,
+            (H // stride, W // stride),
+            (H // 2, W // 2),
+        )
+        masks = dec.mask_logits.softmax(dim=1)  # (B*T, N, h, w)
         log_depth = (masks * dec.log_depth).sum(dim=1)
-        rgb = (colour_masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
+        rgb = (masks.unsqueeze(2) * dec.rgb).sum(dim=1) if dec.rgb is not None else None
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
         return masks, log_depth, rgb, flow
 

@@ -200,6 +200,25 @@ def test_init_from_copies_what_matches():
         init_from(OCSlotSSM(Config(**tiny.to_dict() | {"dim": 48, "headdim": 16})), source)
 
 
+def test_init_from_adds_the_video_predictor_as_no_change():
+    """--init weights --config predict_next=true: the predictor the weights lack starts fresh
+    (OCSlotSSM.neutral_modules) and predicts "no change": frame t + 1's depth is frame t's,
+    with the trained model's outputs untouched. Another missing module is still an error."""
+    tiny = Config(image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16)
+    torch.manual_seed(0)
+    plain = OCSlotSSM(tiny).eval()
+    ahead = OCSlotSSM(Config(**tiny.to_dict() | {"predict_next": True})).eval()
+    new = init_from(ahead, plain.state_dict())
+    assert new and all(name.startswith(("predictor.", "predict_shift.")) for name in new)
+    video = torch.rand(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        a, b = plain(video), ahead(video, predict_next=True)
+    torch.testing.assert_close(a.log_depth, b.log_depth)
+    torch.testing.assert_close(b.next_log_depth, b.log_depth)
+    with pytest.raises(ValueError, match="differ in parameters"):
+        init_from(plain, ahead.state_dict())
+
+
 def test_init_from_widens_the_decoder_without_changing_its_output():
     """--init weights --config decoder_hidden=128: new hidden units, the same function at
     first, and gradients reach the new units (they can learn)."""
