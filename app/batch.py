@@ -109,8 +109,9 @@ class Decoded:
 class DecodeVideos(Dataset):
     """Item i: the i-th video probed and decoded as the app's decode step reads it."""
 
-    def __init__(self, videos: list[Path], settings: Settings, image_size: int):
-        self.videos, self.settings, self.image_size = videos, settings, image_size
+    def __init__(self, videos: list[Path], settings: Settings, image_size: int, stride: int = 4):
+        self.videos, self.settings = videos, settings
+        self.image_size, self.stride = image_size, stride
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -128,7 +129,9 @@ class DecodeVideos(Dataset):
             except TruncatedVideo:
                 item.truncated = True
             if item.frames:
-                item.small = model_frames(item.frames, model_input_size(*size, self.image_size))
+                item.small = model_frames(
+                    item.frames, model_input_size(*size, self.image_size, self.stride)
+                )
         except VideoError as err:
             item.error = str(err)
         except Exception as err:  # a worker must never die on one file
@@ -378,7 +381,12 @@ def main(argv: list[str] | None = None) -> dict:
     if workers is None:
         workers = max(1, min(8, (os.cpu_count() or 2) // world - 1))
     loader = DataLoader(
-        DecodeVideos([v for v, _ in todo], settings, decomposer.model.config.image_size),
+        DecodeVideos(
+            [v for v, _ in todo],
+            settings,
+            decomposer.model.config.image_size,
+            decomposer.model.config.encoder_stride,
+        ),
         batch_size=None,
         num_workers=workers,
         collate_fn=as_is,

@@ -81,12 +81,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_input_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+def model_input_size(width: int, height: int, short_side: int, stride: int = 4) -> tuple[int, int]:
     """(w, h) the model sees: the video's aspect with the short side at the trained size and
-    the long side a multiple of 4 (the encoder's stride), at most MAX_MODEL_ASPECT times the
+    the long side a multiple of the encoder's stride, at most MAX_MODEL_ASPECT times the
     short side (a panorama is squeezed rather than costing the model many times the work)."""
     aspect = min(max(width, height) / min(width, height), MAX_MODEL_ASPECT)
-    long_side = max(short_side, int(round(short_side * aspect / 4)) * 4)
+    long_side = max(short_side, int(round(short_side * aspect / stride)) * stride)
     return (long_side, short_side) if width >= height else (short_side, long_side)
 
 
@@ -205,7 +205,8 @@ class Job:
         self.fps, self.size = sampling(info, settings)
         seconds = min(info.duration or limit, limit)
         self.expected = max(1, min(MAX_FRAMES, math.ceil(seconds * self.fps)))
-        self.model_size = model_input_size(*self.size, model.config.image_size)
+        cfg = model.config
+        self.model_size = model_input_size(*self.size, cfg.image_size, cfg.encoder_stride)
         self.n = settings.num_slots or model.config.num_slots
         self.cache = model.alloc_cache(batch=1, num_slots=self.n)
         self.segmenter = SlotSegmenter.for_model(model.config, self.n, settings.slot_ids)

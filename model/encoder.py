@@ -1,5 +1,6 @@
-"""Frame encoder: a small CNN that turns each frame into L = (H/4) * (W/4) feature tokens of
-width D, with a 2-D position embedding, for the slot encoder to attend to."""
+"""Frame encoder: a small CNN that turns each frame into L = (H/s) * (W/s) feature tokens of
+width D (s = 4, or 8 for larger frames), with a 2-D position embedding, for the slot encoder
+to attend to."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 
 def coordinate_grid(h: int, w: int, device=None) -> Tensor:
     """(h*w, 4) with channels (x, y, 1-x, 1-y) in [0, 1]: the soft position of Slot Attention.
-    Defined for any grid size, so the model runs at any resolution divisible by 4."""
+    Defined for any grid size, so the model runs at any resolution divisible by the stride."""
     ys = torch.linspace(0.0, 1.0, h, device=device)
     xs = torch.linspace(0.0, 1.0, w, device=device)
     y, x = torch.meshgrid(ys, xs, indexing="ij")
@@ -30,16 +31,16 @@ class SoftPositionEmbed(nn.Module):
 
 
 class FrameEncoder(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> tokens (B, H/4 * W/4, D)."""
+    """(B, 3, H, W) in [0, 1] -> tokens (B, H/stride * W/stride, D), stride 4 or 8."""
 
-    def __init__(self, dim: int, channels: int):
+    def __init__(self, dim: int, channels: int, stride: int = 4):
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(3, channels // 2, 3, stride=2, padding=1),  # H/2
             nn.ReLU(),
             nn.Conv2d(channels // 2, channels, 3, stride=2, padding=1),  # H/4
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.Conv2d(channels, channels, 3, stride=stride // 4, padding=1),  # H/4 or H/8
             nn.ReLU(),
             nn.Conv2d(channels, dim, 3, padding=1),
         )
@@ -49,7 +50,7 @@ class FrameEncoder(nn.Module):
         )
 
     def forward(self, frames: Tensor) -> Tensor:
-        x = self.cnn((frames - 0.5) * 2.0)  # (B, D, H/4, W/4)
+        x = self.cnn((frames - 0.5) * 2.0)  # (B, D, H/stride, W/stride)
         h, w = x.shape[-2:]
         tokens = self.pos(rearrange(x, "b d h w -> b (h w) d"), h, w)
         return tokens + self.mlp(tokens)

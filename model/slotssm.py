@@ -133,7 +133,7 @@ class OCSlotSSM(
         if isinstance(config, dict):
             config = Config.from_dict(config)
         self.config = cfg = config or Config()
-        self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels)
+        self.encoder = FrameEncoder(cfg.dim, cfg.encoder_channels, cfg.encoder_stride)
         # learned initial slots, one per trained slot (BO-QSA, Jia et al. 2023): distinct from
         # the first step, so slots specialise instead of all decoding the same average
         self.slot_queries = nn.Parameter(torch.randn(cfg.num_slots, cfg.dim))
@@ -176,7 +176,7 @@ class OCSlotSSM(
         cache: InferenceCache | None = None,
         predict_next: bool = False,
     ) -> SlotOutput:
-        """video (B, T, 3, H, W) in [0, 1], H and W multiples of 4.
+        """video (B, T, 3, H, W) in [0, 1], H and W multiples of Config.encoder_stride.
 
         Without a cache: one whole clip in parallel. With one: the next chunk of a stream,
         continuing from (and updating) the cache; num_slots is then the cache's. predict_next
@@ -215,7 +215,8 @@ class OCSlotSSM(
         if cache is not None:
             cache.frames += T
 
-        pos, scale = slot_frames(attn, (H // 4, W // 4))  # where each slot looked in this frame
+        s = self.config.encoder_stride
+        pos, scale = slot_frames(attn, (H // s, W // s))  # where each slot looked in this frame
         masks, log_depth, rgb, flow = self._decode(slots, pos, scale, H, W)
 
         def frames(x: Tensor) -> Tensor:
@@ -224,7 +225,7 @@ class OCSlotSSM(
         out = SlotOutput(
             masks=frames(masks),
             log_depth=frames(log_depth),
-            attention=frames(rearrange(attn, "bt n (y x) -> bt n y x", y=H // 4)),
+            attention=frames(rearrange(attn, "bt n (y x) -> bt n y x", y=H // s)),
             slots=slots,
             positions=frames(pos),
             rgb=frames(rgb) if rgb is not None else None,
@@ -257,8 +258,7 @@ class OCSlotSSM(
         flow = (masks.unsqueeze(2) * dec.flow).sum(dim=1) if dec.flow is not None else None
         return masks, log_depth, rgb, flow
 
-    @staticmethod
-    def _check_video(video: Tensor) -> None:
+    def _check_video(self, video: Tensor) -> None:
         if not isinstance(video, Tensor):
             raise TypeError(f"video must be a torch.Tensor, got {type(video).__name__}")
         if video.dim() != 5 or video.shape[2] != 3:
@@ -266,8 +266,11 @@ class OCSlotSSM(
         B, T, _, H, W = video.shape
         if B == 0 or T == 0:
             raise ValueError(f"video has no frames: shape {tuple(video.shape)}")
-        if H % 4 or W % 4 or H < 8 or W < 8:
-            raise ValueError(f"frame size must be multiples of 4 and at least 8, got {H}x{W}")
+        s = self.config.encoder_stride
+        if H % s or W % s or min(H, W) < 2 * s:
+            raise ValueError(
+                f"frame size must be multiples of {s} and at least {2 * s}, got {H}x{W}"
+            )
         if not video.is_floating_point():
             raise TypeError(f"video must be a float tensor in [0, 1], got {video.dtype}")
         if not torch.isfinite(video).all():

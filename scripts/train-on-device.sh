@@ -7,7 +7,8 @@
 # On the device:                        bash scripts/train-on-device.sh        (timeout_s ~ 560)
 # Knobs (environment): TRAIN_ARGS (extra model.train flags, e.g. "--contrast-weight 0.1"),
 # CONFIG (model --config overrides), INIT (weights folder, "" = from scratch), PRESET (room|mixed),
-# WIDEN (factor: start from INIT grown that many times wider, model/widen.py; WIDEN_NOISE).
+# WIDEN (factor: start from INIT grown that many times wider, model/widen.py; WIDEN_NOISE),
+# SIZE (frame height of the rendered data, default 64; CONFIG's image_size must match).
 # Next runs worth their GPU time: a wider model (per-frame masks, not memory, bound the decoder's
 # score; dim=128 has 3x the parameters and still runs the CPU app at >= 100 frames/s).
 # a) from scratch:
@@ -18,6 +19,11 @@
 # b) the shipped weights grown to dim 128 (model/widen.py), trained 20-40x longer than the CPU
 # could (1000 steps of batch 8 there: a tie with dim 64, model card "Growing the trained model"):
 #   WIDEN=2 WIDEN_NOISE=0.1 bash scripts/train-on-device.sh
+# c) twice the input, for the small objects that get no slot at 64 px, at the CPU app's speed:
+# the encoder strides 8 (16x16 tokens, as at 64 px) and the decoder draws 32x32 mask pixels
+# (model card, "A second seed": 158-176 frames/s on the 2-core CPU, model alone):
+#   INIT= SIZE=128 CONFIG="image_size=128 encoder_stride=8 decoder_stride=4 num_slots=9" \
+#     bash scripts/train-on-device.sh
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
 # exports weights every --eval-every steps, so a cut run still leaves weights.
 set -u
@@ -25,7 +31,7 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-${TMPDIR:-/tmp}/gpuout}; mkdir -p "$OUT"
 W=${TMPDIR:-/tmp}/work; rm -rf "$W"; mkdir -p "$W"
 if [ -n "${DRY:-}" ]; then S=0.005; WORKERS=2; BATCH=4; else S=1; WORKERS=16; BATCH=64; fi
-INIT=${INIT-weights}; PRESET=${PRESET:-room}; CONFIG=${CONFIG:-decoder_stride=4}
+INIT=${INIT-weights}; PRESET=${PRESET:-room}; CONFIG=${CONFIG:-decoder_stride=4}; SIZE=${SIZE:-64}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 scale() { python3 -c "import sys; print(max(int(sys.argv[1]), int(float(sys.argv[2]) * $S)))" "$@"; }
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
@@ -35,9 +41,9 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" |
 
 log "data ($PRESET preset; ~150 clips/s at 64 px on 16 cores for the room preset)"
 timeout 150 python3 -m model.synth --out "$W/train" --videos "$(scale 8 4000)" --seed 0 --frames 12 \
-  --preset "$PRESET" --workers $WORKERS > "$OUT/synth.log" 2>&1
-timeout 30 python3 -m model.synth --out "$W/val" --videos "$(scale 4 64)" --seed 100 --workers $WORKERS >> "$OUT/synth.log" 2>&1
-timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --seed 101 --frames 24 --workers $WORKERS >> "$OUT/synth.log" 2>&1
+  --preset "$PRESET" --size "$SIZE" --workers $WORKERS > "$OUT/synth.log" 2>&1
+timeout 30 python3 -m model.synth --out "$W/val" --videos "$(scale 4 64)" --seed 100 --size "$SIZE" --workers $WORKERS >> "$OUT/synth.log" 2>&1
+timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --seed 101 --frames 24 --size "$SIZE" --workers $WORKERS >> "$OUT/synth.log" 2>&1
 
 log "train"
 if [ -n "${WIDEN:-}" ]; then  # grow the INIT weights WIDEN times wider first (model/widen.py)

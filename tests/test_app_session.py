@@ -112,6 +112,8 @@ def test_the_model_sees_the_video_aspect():
     assert model_input_size(360, 640, 64) == (64, 112)  # portrait
     assert model_input_size(96, 96, 64) == (64, 64)
     assert model_input_size(1920, 400, 64) == (128, 64)  # a panorama is capped at 2:1
+    assert model_input_size(640, 360, 128, stride=8) == (224, 128)  # Config.encoder_stride 8
+    assert model_input_size(1000, 600, 128, stride=8) == (216, 128)  # 213.3 -> a multiple of 8
 
 
 def test_slot_ids_at_the_output_size_follow_the_masks():

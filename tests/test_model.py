@@ -209,6 +209,32 @@ def test_outputs_are_well_formed(model, video):
     assert (out.depth > 0).all()
 
 
+def test_encoder_stride_8_keeps_the_token_grid_at_twice_the_input():
+    """Config.encoder_stride=8: a frame twice as large gives the token grid and the attention
+    maps of stride 4 at the smaller size, with the same parameters (one convolution strides
+    twice); masks stay at half the input; streaming agrees with the parallel mode; frames
+    must be multiples of 8."""
+    torch.manual_seed(0)
+    wide = OCSlotSSM(Config(**TINY.to_dict() | {"image_size": 64, "encoder_stride": 8})).eval()
+    shapes = {k: v.shape for k, v in OCSlotSSM(TINY).state_dict().items()}
+    assert {k: v.shape for k, v in wide.state_dict().items()} == shapes
+    video = torch.rand(2, 6, 3, 64, 48, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        out = wide(video)
+        cache = wide.alloc_cache(batch=2)
+        streamed = torch.cat([wide(video[:, t : t + 3], cache=cache).masks for t in (0, 3)], 1)
+    assert wide.encoder(video[:, 0]).shape == (2, 8 * 6, TINY.dim)
+    assert out.attention.shape == (2, 6, 4, 8, 6)
+    assert out.masks.shape == (2, 6, 4, 32, 24)
+    assert rel_err(streamed, out.masks) < 1e-4
+    with pytest.raises(ValueError, match="multiples of 8"):
+        wide(video[..., :60, :])
+    with pytest.raises(ValueError, match="encoder_stride"):
+        Config(encoder_stride=2)
+    with pytest.raises(ValueError, match="multiple of encoder_stride"):
+        Config(image_size=36, encoder_stride=8)
+
+
 def test_time_is_causal(model, video):
     """Changing frame 7 must not change the outputs for frames 0..6."""
     edited = video.clone()
