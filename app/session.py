@@ -205,8 +205,9 @@ class Job:
         self.fps, self.size = sampling(info, settings)
         seconds = min(info.duration or limit, limit)
         self.expected = max(1, min(MAX_FRAMES, math.ceil(seconds * self.fps)))
-        cfg = model.config
-        self.model_size = model_input_size(*self.size, cfg.image_size, cfg.encoder_stride)
+        self.model_size = model_input_size(
+            *self.size, model.config.image_size, model.config.encoder_stride
+        )
         self.n = settings.num_slots or model.config.num_slots
         self.cache = model.alloc_cache(batch=1, num_slots=self.n)
         self.segmenter = SlotSegmenter.for_model(model.config, self.n, settings.slot_ids)

@@ -140,7 +140,8 @@ def adapt(
 ) -> tuple[OCSlotSSM, AdaptReport]:
     """A copy of `model` fine-tuned on the frames `rgb` (T, H, W, 3) uint8, at the model's
     input size (H, W multiples of the encoder's stride), for `steps` steps or until
-    `max_seconds` have passed; progress(step, steps) after each step. Returns the adapted copy (eval mode) and a report."""
+    `max_seconds` have passed; progress(step, steps) after each step. Returns the adapted
+    copy (eval mode) and a report."""
     run = adapting(model, rgb, steps, seed, max_seconds, **recipe)
     while True:
         try:

@@ -210,9 +210,9 @@ def init_from(
     the same function at first (Net2Net-style): its new hidden units start fresh, and the
     weights that read them start at zero. Tensors whose names contain one of `fresh` are not
     copied (e.g. "time_mixer": another temporal step on a trained encoder and decoder). A
-    module the source lacks and that starts as a no-op (OCSlotSSM.neutral_modules, e.g. the
-    mask guide) keeps its initialisation. Returns the names of the tensors not copied whole (partly
-    copied, or new); any other difference is an error."""
+    module the source lacks and that starts as a no-op (OCSlotSSM.neutral_modules, the video
+    predictor) keeps its initialisation. Returns the names of the tensors not copied whole
+    (partly copied, or new); any other difference is an error."""
     state = {k: v for k, v in model.state_dict().items() if not any(f in k for f in fresh)}
     source = {k: v for k, v in source.items() if not any(f in k for f in fresh)}
     new = sorted(k for k in set(state) - set(source) if k.startswith(model.neutral_modules))
