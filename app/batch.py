@@ -109,7 +109,7 @@ class Decoded:
 class DecodeVideos(Dataset):
     """Item i: the i-th video probed and decoded as the app's decode step reads it."""
 
-    def __init__(self, videos: list[Path], settings: Settings, image_size: int, stride: int = 4):
+    def __init__(self, videos: list[Path], settings: Settings, image_size: int, stride: int):
         self.videos, self.settings = videos, settings
         self.image_size, self.stride = image_size, stride
 

@@ -81,7 +81,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_input_size(width: int, height: int, short_side: int, stride: int = 4) -> tuple[int, int]:
+def model_input_size(width: int, height: int, short_side: int, stride: int) -> tuple[int, int]:
     """(w, h) the model sees: the video's aspect with the short side at the trained size and
     the long side a multiple of the encoder's stride, at most MAX_MODEL_ASPECT times the
     short side (a panorama is squeezed rather than costing the model many times the work)."""

@@ -120,10 +120,6 @@ class Config:
         return self.d_inner // self.headdim
 
     @property
-    def token_grid(self) -> int:
-        return self.image_size // self.encoder_stride
-
-    @property
     def mask_size(self) -> int:
         return self.image_size // 2
 

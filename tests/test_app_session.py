@@ -108,10 +108,10 @@ def test_slot_id_sources_agree_with_each_other(tmp_path):
 def test_the_model_sees_the_video_aspect():
     from app.session import model_input_size
 
-    assert model_input_size(640, 360, 64) == (112, 64)  # 16:9, long side a multiple of 4
-    assert model_input_size(360, 640, 64) == (64, 112)  # portrait
-    assert model_input_size(96, 96, 64) == (64, 64)
-    assert model_input_size(1920, 400, 64) == (128, 64)  # a panorama is capped at 2:1
+    assert model_input_size(640, 360, 64, stride=4) == (112, 64)  # 16:9, long side a multiple of 4
+    assert model_input_size(360, 640, 64, stride=4) == (64, 112)  # portrait
+    assert model_input_size(96, 96, 64, stride=4) == (64, 64)
+    assert model_input_size(1920, 400, 64, stride=4) == (128, 64)  # a panorama is capped at 2:1
     assert model_input_size(640, 360, 128, stride=8) == (224, 128)  # Config.encoder_stride 8
     assert model_input_size(1000, 600, 128, stride=8) == (216, 128)  # 213.3 -> a multiple of 8
 
