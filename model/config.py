@@ -36,8 +36,9 @@ class Config:
     # frames
     image_size: int = 64  # frames are resized to image_size x image_size before encoding
     # frame encoder (CNN): tokens on an (image_size / encoder_stride)^2 grid, masks on
-    # (image_size / 2)^2. Stride 8 keeps a 16x16 token grid at 128 px, so slot attention and
-    # the SSM cost what they cost at 64 px (same parameters: one convolution strides twice)
+    # (image_size / 2)^2. Same parameters at any stride (only which convolutions stride 2
+    # changes): 8 keeps a 16x16 token grid at 128 px, so slot attention and the SSM cost what
+    # they cost at 64 px; 2 gives a 32x32 grid at 64 px, where a small object has more tokens
     dim: int = 64  # D: width of tokens and slots
     encoder_channels: int = 64
     encoder_stride: int = 4
@@ -83,8 +84,8 @@ class Config:
     predict_next: bool = False
 
     def __post_init__(self):
-        if self.encoder_stride not in (4, 8):
-            raise ValueError(f"encoder_stride must be 4 or 8, got {self.encoder_stride}")
+        if self.encoder_stride not in (2, 4, 8):
+            raise ValueError(f"encoder_stride must be 2, 4 or 8, got {self.encoder_stride}")
         if self.image_size % self.encoder_stride:
             raise ValueError(
                 f"image_size must be a multiple of encoder_stride {self.encoder_stride}, "

@@ -1,6 +1,6 @@
 """Frame encoder: a small CNN that turns each frame into L = (H/s) * (W/s) feature tokens of
-width D (s = 4, or 8 for larger frames), with a 2-D position embedding, for the slot encoder
-to attend to."""
+width D (s = 4; 2 for a finer grid, 8 for larger frames), with a 2-D position embedding, for
+the slot encoder to attend to."""
 
 from __future__ import annotations
 
@@ -31,16 +31,17 @@ class SoftPositionEmbed(nn.Module):
 
 
 class FrameEncoder(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> tokens (B, H/stride * W/stride, D), stride 4 or 8."""
+    """(B, 3, H, W) in [0, 1] -> tokens (B, H/stride * W/stride, D), stride 2, 4 or 8. The
+    same parameters at every stride: only which convolutions stride 2 changes."""
 
     def __init__(self, dim: int, channels: int, stride: int = 4):
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(3, channels // 2, 3, stride=2, padding=1),  # H/2
             nn.ReLU(),
-            nn.Conv2d(channels // 2, channels, 3, stride=2, padding=1),  # H/4
+            nn.Conv2d(channels // 2, channels, 3, stride=min(stride // 2, 2), padding=1),  # H/4
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=stride // 4, padding=1),  # H/4 or H/8
+            nn.Conv2d(channels, channels, 3, stride=max(stride // 4, 1), padding=1),  # H/8
             nn.ReLU(),
             nn.Conv2d(channels, dim, 3, padding=1),
         )

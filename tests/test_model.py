@@ -209,28 +209,31 @@ def test_outputs_are_well_formed(model, video):
     assert (out.depth > 0).all()
 
 
-def test_encoder_stride_8_keeps_the_token_grid_at_twice_the_input():
-    """Config.encoder_stride=8: a frame twice as large gives the token grid and the attention
-    maps of stride 4 at the smaller size, with the same parameters (one convolution strides
-    twice); masks stay at half the input; streaming agrees with the parallel mode; frames
-    must be multiples of 8."""
+@pytest.mark.parametrize("stride", [2, 8])
+def test_encoder_stride_sets_the_token_grid_with_the_same_parameters(stride):
+    """Config.encoder_stride: the token grid and the attention maps are the input over the
+    stride (8: a frame twice as large gives stride 4's grid; 2: a grid twice as fine), with
+    the same parameters (only which convolutions stride changes); masks stay at half the
+    input; streaming agrees with the parallel mode; frames must be multiples of the stride."""
     torch.manual_seed(0)
-    wide = OCSlotSSM(Config(**TINY.to_dict() | {"image_size": 64, "encoder_stride": 8})).eval()
+    config = Config(**TINY.to_dict() | {"image_size": 64, "encoder_stride": stride})
+    model = OCSlotSSM(config).eval()
     shapes = {k: v.shape for k, v in OCSlotSSM(TINY).state_dict().items()}
-    assert {k: v.shape for k, v in wide.state_dict().items()} == shapes
+    assert {k: v.shape for k, v in model.state_dict().items()} == shapes
     video = torch.rand(2, 6, 3, 64, 48, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        out = wide(video)
-        cache = wide.alloc_cache(batch=2)
-        streamed = torch.cat([wide(video[:, t : t + 3], cache=cache).masks for t in (0, 3)], 1)
-    assert wide.encoder(video[:, 0]).shape == (2, 8 * 6, TINY.dim)
-    assert out.attention.shape == (2, 6, 4, 8, 6)
+        out = model(video)
+        cache = model.alloc_cache(batch=2)
+        streamed = torch.cat([model(video[:, t : t + 3], cache=cache).masks for t in (0, 3)], 1)
+    gh, gw = 64 // stride, 48 // stride
+    assert model.encoder(video[:, 0]).shape == (2, gh * gw, TINY.dim)
+    assert out.attention.shape == (2, 6, 4, gh, gw)
     assert out.masks.shape == (2, 6, 4, 32, 24)
     assert rel_err(streamed, out.masks) < 1e-4
-    with pytest.raises(ValueError, match="multiples of 8"):
-        wide(video[..., :60, :])
+    with pytest.raises(ValueError, match=f"multiples of {stride}"):
+        model(video[..., : 64 - stride // 2, :])  # 63 or 60 rows
     with pytest.raises(ValueError, match="encoder_stride"):
-        Config(encoder_stride=2)
+        Config(encoder_stride=16)
     with pytest.raises(ValueError, match="multiple of encoder_stride"):
         Config(image_size=36, encoder_stride=8)
 
