@@ -19,9 +19,11 @@
 # b) the shipped weights grown to dim 128 (model/widen.py), trained 20-40x longer than the CPU
 # could (1000 steps of batch 8 there: a tie with dim 64, model card "Growing the trained model"):
 #   WIDEN=2 WIDEN_NOISE=0.1 bash scripts/train-on-device.sh
-# c) twice the input, for the small objects that get no slot at 64 px, at the CPU app's speed:
-# the encoder strides 8 (16x16 tokens, as at 64 px) and the decoder draws 32x32 mask pixels
-# (model card, "A second seed": 158-176 frames/s on the 2-core CPU, model alone):
+# c) twice the input at the CPU app's speed: the encoder strides 8 (16x16 tokens, as at 64 px)
+# and the decoder draws 32x32 mask pixels (158-176 frames/s on the 2-core CPU, model alone).
+# Lowest of the three: fine-tuned from the shipped weights on the CPU it lost to the same
+# fine-tune at 64 px (-0.030 +- 0.014) and gave no more small objects a slot
+# (checkpoints/README.md, ft128); from scratch it is untested:
 #   INIT= SIZE=128 CONFIG="image_size=128 encoder_stride=8 decoder_stride=4 num_slots=9" \
 #     bash scripts/train-on-device.sh
 # Every step has its own `timeout`, so a slow step cannot eat the rest; train checkpoints and
