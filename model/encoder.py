@@ -36,12 +36,14 @@ class FrameEncoder(nn.Module):
 
     def __init__(self, dim: int, channels: int, stride: int = 4):
         super().__init__()
+        # which convolutions halve the frame: stride 2 the first, 4 the first two, 8 all three
+        s1, s2, s3 = 2, min(stride // 2, 2), max(stride // 4, 1)
         self.cnn = nn.Sequential(
-            nn.Conv2d(3, channels // 2, 3, stride=2, padding=1),  # H/2
+            nn.Conv2d(3, channels // 2, 3, stride=s1, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channels // 2, channels, 3, stride=min(stride // 2, 2), padding=1),  # H/4
+            nn.Conv2d(channels // 2, channels, 3, stride=s2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=max(stride // 4, 1), padding=1),  # H/8
+            nn.Conv2d(channels, channels, 3, stride=s3, padding=1),
             nn.ReLU(),
             nn.Conv2d(channels, dim, 3, padding=1),
         )
