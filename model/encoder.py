@@ -34,7 +34,7 @@ class FrameEncoder(nn.Module):
     """(B, 3, H, W) in [0, 1] -> tokens (B, H/stride * W/stride, D), stride 2, 4 or 8. The
     same parameters at every stride: only which convolutions stride 2 changes."""
 
-    def __init__(self, dim: int, channels: int, stride: int = 4):
+    def __init__(self, dim: int, channels: int, stride: int):
         super().__init__()
         # which convolutions halve the frame: stride 2 the first, 4 the first two, 8 all three
         s1, s2, s3 = 2, min(stride // 2, 2), max(stride // 4, 1)
