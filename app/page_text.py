@@ -7,9 +7,9 @@ from __future__ import annotations
 MEASURED = {
     # video FG-ARI on held-out clips of the project's renderer (1 = every object its own slot
     # through the whole clip, 0 = no better than chance)
-    "fg_ari_decoder": 0.71,  # the network's masks alone
-    "fg_ari_shown": 0.79,  # after the weight-free edge fitting and tracking the page shows
-    "depth_absrel": 0.100,  # mean relative depth error on the same clips
+    "fg_ari_decoder": 0.76,  # the network's masks alone
+    "fg_ari_shown": 0.83,  # after the weight-free edge fitting and tracking the page shows
+    "depth_absrel": 0.095,  # mean relative depth error on the same clips
 }
 
 DESCRIPTION = """

@@ -11,7 +11,8 @@
 # (nor gradio, which none of this needs). First, here (with PyPI):
 #     bash scripts/gpu_check.sh --prepare        # PyAV's wheel for the GPU's Python -> .whl/
 # then on the device, carrying .whl:   bash scripts/gpu_check.sh
-# DRY=1 runs every step at a tiny size on the CPU, to try the script first.
+# DRY=1 runs every step at a tiny size on the CPU, to try the script first; DEVICE=cpu CLIPS=8 runs
+# the full-size app step on this CPU, the reference for the per-stage comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -31,12 +32,13 @@ if ! $PY -c "import av" 2>/dev/null; then
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-WORK=${OUT:-/tmp/gpu_check}
+# not $OUT: its hundreds of clips would crowd out the files that come back (8 at most)
+WORK=${GPU_CHECK_WORK:-/tmp/gpu_check}
 mkdir -p "$WORK"
 if [[ "${DRY:-0}" == 1 ]]; then
     DEVICE=cpu SECONDS_LONG=1 W=128 H=72 CLIPS=6 CLIP_FRAMES=8 PER_PASS=3
 else
-    DEVICE=cuda SECONDS_LONG=10 W=1280 H=720 CLIPS=512 CLIP_FRAMES=40 PER_PASS=128
+    DEVICE=${DEVICE:-cuda} SECONDS_LONG=10 W=1280 H=720 CLIPS=${CLIPS:-512} CLIP_FRAMES=40 PER_PASS=128
 fi
 export DEVICE SECONDS_LONG W H CLIPS CLIP_FRAMES WORK
 
@@ -99,7 +101,7 @@ if device.type == "cuda":
 EOF
 
 echo "== 2. CUDA tests (skipped without CUDA)"
-$PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -rs
+$PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -rs || echo "CUDA TESTS FAILED (the batch step runs anyway)"
 
 echo "== 3. batch: $CLIPS clips of $CLIP_FRAMES frames at 112x64"
 rm -rf "$WORK/batch_out"

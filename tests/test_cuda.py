@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.export import DEPTH_MANTISSA_BITS
 from app.limits import CHUNK_FRAMES
 from app.session import Decomposer, Settings, pin_precision
 from model import OCSlotSSM
@@ -44,8 +45,10 @@ def test_parallel_equals_recurrent_on_cuda(cuda_fp32):
 
 
 def test_cuda_gives_the_cpu_slot_ids(cuda_fp32, tmp_path):
-    """The app's whole request path on each device: slot IDs agree on >= 99.9% of pixels
-    (measured 99.997% for the model alone), depth within 1%."""
+    """The app's whole request path on each device: slot IDs agree on >= 99.5% of pixels (the
+    issue's bar for a precision change; measured 99.70% and 99.97% in two runs on an H200, as
+    tracking turns a near tie into a whole region), depth within one of the archive's rounding
+    steps (a value near a rounding boundary lands on either side)."""
     clip = write_video(tmp_path / "scene.mp4", scene_frames(frames=32, size=96, seed=2))
     got = {}
     for device in ("cpu", "cuda"):
@@ -54,5 +57,6 @@ def test_cuda_gives_the_cpu_slot_ids(cuda_fp32, tmp_path):
         with np.load(result.npz) as z:
             got[device] = z["slot_ids"], z["depth"].astype(np.float32)
     (ids_cpu, depth_cpu), (ids_cuda, depth_cuda) = got["cpu"], got["cuda"]
-    assert (ids_cpu == ids_cuda).mean() >= 0.999
-    np.testing.assert_allclose(depth_cuda, depth_cpu, rtol=0.01)
+    assert (ids_cpu == ids_cuda).mean() >= 0.995
+    np.testing.assert_allclose(depth_cuda, depth_cpu, rtol=2.0**-DEPTH_MANTISSA_BITS)
+    assert (depth_cuda == depth_cpu).mean() >= 0.99
