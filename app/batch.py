@@ -9,6 +9,8 @@ API's defaults unless told otherwise): the same steps of app/session.py, run the
 What is new here is only the scheduling around them:
 
 - decoding runs in DataLoader worker processes (--workers), so the model is not starved;
+- after each model pass, the clips' slot IDs, rendering, encoding and packaging run on
+  threads, one clip each (--threads; on a GPU host these CPU steps are what limit the rate);
 - clips of the same length whose frames the model sees at the same size share model passes:
   up to --clips-per-pass of them go through the recurrent mode side by side, chunk by chunk,
   in one (B, t, 3, h, w) batch with one cache, in the app's chunks. With --clips-per-pass 1
@@ -31,6 +33,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,9 +165,19 @@ class Work:
 class Batch:
     """The steps of app/session.py for many videos at once, on one process."""
 
-    def __init__(self, decomposer: Decomposer, settings: Settings, out: Path, clips_per_pass: int):
+    def __init__(
+        self,
+        decomposer: Decomposer,
+        settings: Settings,
+        out: Path,
+        clips_per_pass: int,
+        pool: ThreadPoolExecutor | None = None,
+    ):
         self.dec, self.settings, self.out = decomposer, settings, out
         self.clips_per_pass = clips_per_pass
+        # the clips of a group after the model pass (slot IDs, render, encode, package): one
+        # thread each, as OpenCV, PyAV and zlib release the GIL; None runs them one by one
+        self.pool = pool
         self.failures: list[dict] = []
         self.warnings: dict[str, list[str]] = {}
         self.finished = self.frames = 0
@@ -208,19 +221,34 @@ class Batch:
             for w, chunk in zip(group, chunks, strict=True):
                 if w.error:
                     continue
-                try:
-                    for stage, fn in (
-                        ("slot_ids", dec._slot_ids),
-                        ("render", dec._render),
-                        ("encode", dec._encode),
-                    ):
-                        dec._timed(w.job, stage, fn, w.job, chunk)
-                except Exception as err:  # one clip's failure must not stop the others
-                    w.error = f"failed at {stage} ({type(err).__name__}: {err})"
+                if self.pool is None:
+                    self._after_model(w, chunk)
+                    if self.bar is not None:
+                        self.bar.update(len(chunk.frames))
+            if self.pool is not None:  # each clip on its own thread, its chunks in order
+                list(self.pool.map(self._after_model, group, chunks))
                 if self.bar is not None:
-                    self.bar.update(len(chunk.frames))
-        for w in group:
-            self.finish(w)
+                    self.bar.update(sum(len(c.frames) for c in chunks))
+        for w, packaged in zip(group, self._map(self._package, group), strict=True):
+            self.finish(w, packaged)
+
+    def _map(self, fn, items: list) -> list:
+        return list(self.pool.map(fn, items) if self.pool is not None else map(fn, items))
+
+    def _after_model(self, w: Work, chunk: Chunk) -> None:
+        """One clip's chunk from model outputs to encoded frames, as the app does."""
+        if w.error:
+            return
+        dec = self.dec
+        try:
+            for stage, fn in (
+                ("slot_ids", dec._slot_ids),
+                ("render", dec._render),
+                ("encode", dec._encode),
+            ):
+                dec._timed(w.job, stage, fn, w.job, chunk)
+        except Exception as err:  # one clip's failure must not stop the others
+            w.error = f"failed at {stage} ({type(err).__name__}: {err})"
 
     @torch.inference_mode()
     def _infer(self, group: list[Work], chunks: list[Chunk], cache) -> None:
@@ -238,12 +266,11 @@ class Batch:
             w.done += t
             w.job.timings["infer"] += (time.perf_counter() - t0) / len(group)
 
-    def finish(self, w: Work) -> None:
+    def _package(self, w: Work) -> str:
         """The app's package step, then the zip renamed into place (atomic: a zip that exists
-        is complete)."""
-        self.dec._timed(w.job, "encode", w.job.close)  # the last frames still encoding
-        workdir = w.job.workdir
+        is complete); the error, or "" when the zip is there."""
         try:
+            self.dec._timed(w.job, "encode", w.job.close)  # the last frames still encoding
             if w.error:
                 raise RuntimeError(w.error)
             if not w.job.times:  # the app's words for the same case
@@ -252,11 +279,17 @@ class Batch:
             target = self.out / w.name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(result.archive, target)
+            return ""
         except Exception as err:
-            self.fail(w.name, w.video, str(err))
-            return
+            return str(err)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(w.job.workdir, ignore_errors=True)
+
+    def finish(self, w: Work, error: str) -> None:
+        """The counts, on the main thread."""
+        if error:
+            self.fail(w.name, w.video, error)
+            return
         self.finished += 1
         self.frames += len(w.job.times)
         if w.job.warnings:
@@ -306,6 +339,7 @@ def merge(parts: list[dict]) -> dict:
         "device": parts[0]["device"],
         "clips_per_pass": parts[0]["clips_per_pass"],
         "decode_workers": parts[0]["decode_workers"],
+        "threads": parts[0]["threads"],
         "settings": parts[0]["settings"],
         "stage_seconds": stages,  # summed over videos (decode: the workers' time)
         "failures": [f for p in parts for f in p["failures"]],
@@ -326,6 +360,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="decoding processes per model process (default: the CPU cores shared out, at most 8; 0 decodes in the main process)",
     )
     p.add_argument("--clips-per-pass", type=int, default=8, help="clips batched in one model pass")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for the steps after the model (slot IDs, render, encode, package), one "
+        "clip each (default: on a GPU the CPU cores shared out, at most 16; on the CPU 1, as "
+        "the model already uses the cores)",
+    )
     p.add_argument(
         "--max-waiting",
         type=int,
@@ -396,7 +438,11 @@ def main(argv: list[str] | None = None) -> dict:
         else None,
         prefetch_factor=4 if workers else None,
     )
-    batch = Batch(decomposer, settings, out, args.clips_per_pass)
+    threads = args.threads
+    if threads is None:
+        threads = max(1, min(16, (os.cpu_count() or 2) // world)) if device.type == "cuda" else 1
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="clip") if threads > 1 else None
+    batch = Batch(decomposer, settings, out, args.clips_per_pass, pool)
     t0 = time.perf_counter()
     with tqdm(
         unit="frame", desc=f"{len(todo)} videos", disable=rank != 0, dynamic_ncols=True
@@ -420,6 +466,8 @@ def main(argv: list[str] | None = None) -> dict:
             batch.run_group(group)
         bar.set_postfix(done=batch.finished, failed=len(batch.failures))
     seconds = time.perf_counter() - t0
+    if pool is not None:
+        pool.shutdown()
     if (out / WORK).is_dir() and not any((out / WORK).iterdir()):
         (out / WORK).rmdir()
 
@@ -435,6 +483,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "device": str(device),
                 "clips_per_pass": args.clips_per_pass,
                 "decode_workers": workers,
+                "threads": threads,
                 "settings": settings.__dict__ | {"metric_depth": "per video"},
                 "stage_seconds": batch.stage_seconds,
                 "failures": batch.failures,

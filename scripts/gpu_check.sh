@@ -5,7 +5,13 @@
 #   2. the CUDA tests (tests/test_cuda.py): parallel == recurrent within 1e-4 with TF32 off,
 #      and the CPU's slot IDs from the app's path on CUDA;
 #   3. python -m app.batch on a folder of short clips at the model's resolution, reporting
-#      frames/s (the bar: >= 5,000 end to end on an H100).
+#      frames/s (the bar: >= 5,000 end to end on an H100), with the steps after the model on
+#      one thread and on the default (one clip per thread).
+# Run in the twentieth session (one H200, the dim-64 weights; about 100 s): the app's path took
+# 3.4-3.6 s for the clip (this CPU: 5.4-5.7 s), but render and package were slower per frame
+# than here (7.2 and 10.5-12.5 ms against 4.7 and 6.7); 1 of the 2 CUDA tests failed on
+# tolerances since set from those runs; the batch tool made 95 frames/s on one thread (before
+# --threads), package 29 s of its 54.
 #
 # The GPU image has torch, opencv, scipy, einops, tqdm, accelerate and pytest but not PyAV
 # (nor gradio, which none of this needs). First, here (with PyPI):
@@ -38,7 +44,7 @@ mkdir -p "$WORK"
 if [[ "${DRY:-0}" == 1 ]]; then
     DEVICE=cpu SECONDS_LONG=1 W=128 H=72 CLIPS=6 CLIP_FRAMES=8 PER_PASS=3
 else
-    DEVICE=${DEVICE:-cuda} SECONDS_LONG=10 W=1280 H=720 CLIPS=${CLIPS:-512} CLIP_FRAMES=40 PER_PASS=128
+    DEVICE=${DEVICE:-cuda} SECONDS_LONG=10 W=1280 H=720 CLIPS=${CLIPS:-128} CLIP_FRAMES=40 PER_PASS=128
 fi
 export DEVICE SECONDS_LONG W H CLIPS CLIP_FRAMES WORK
 
@@ -103,9 +109,13 @@ EOF
 echo "== 2. CUDA tests (skipped without CUDA)"
 $PY -m pytest tests/test_cuda.py -q -p no:cacheprovider -rs || echo "CUDA TESTS FAILED (the batch step runs anyway)"
 
-echo "== 3. batch: $CLIPS clips of $CLIP_FRAMES frames at 112x64"
-rm -rf "$WORK/batch_out"
-$PY -m app.batch --input "$WORK/short" --out "$WORK/batch_out" --device "$DEVICE" \
-    --clips-per-pass "$PER_PASS" --max-seconds 120
-$PY -c "import json,sys; s=json.load(open(sys.argv[1])); print({k: s[k] for k in ('done','failed','frames','seconds','frames_per_second','stage_seconds')})" \
-    "$WORK/batch_out/summary.json"
+echo "== 3. batch: $CLIPS clips of $CLIP_FRAMES frames at 112x64, the steps after the model on"
+echo "   one thread, then on the default (the cores, one clip each); the ratio is this run's"
+for threads in 1 default; do
+    rm -rf "$WORK/batch_out"
+    extra=(); [[ $threads == 1 ]] && extra=(--threads 1)
+    $PY -m app.batch --input "$WORK/short" --out "$WORK/batch_out" --device "$DEVICE" \
+        --clips-per-pass "$PER_PASS" --max-seconds 120 "${extra[@]}"
+    $PY -c "import json,sys; s=json.load(open(sys.argv[1])); print({k: s[k] for k in ('done','failed','frames','seconds','frames_per_second','threads','stage_seconds')})" \
+        "$WORK/batch_out/summary.json"
+done

@@ -179,16 +179,19 @@ def test_a_second_run_skips_what_is_done(collection, first_run, app_zips):
 
 
 def test_clips_batched_in_one_pass_agree_to_rounding(collection, app_zips, tmp_path):
-    """Four clips of one length and size per model pass: the arithmetic of a batch of four
-    is not bit for bit that of a batch of one (the CPU's matmul kernels follow the sizes),
-    so a handful of values next to a rounding step move by one step."""
+    """Four clips of one length and size per model pass, and after it on four threads, one
+    clip each: the arithmetic of a batch of four is not bit for bit that of a batch of one
+    (the CPU's matmul kernels follow the sizes), so a handful of values next to a rounding
+    step move by one step; the threads must not mix clips up."""
     videos = tmp_path / "videos"
     videos.mkdir()
     stems = [f"clip_{i:02d}" for i in (0, 2, 4, 6, 8, 10, 12, 14)]  # 4 of 4 frames, 4 of 6
     for stem in stems:
         shutil.copy(collection / f"{stem}.mp4", videos)
-    _, summary = run_batch(videos, tmp_path / "out", "--workers", "1", "--clips-per-pass", "4")
-    assert summary["done"] == 8 and summary["failed"] == 0
+    _, summary = run_batch(
+        videos, tmp_path / "out", "--workers", "1", "--clips-per-pass", "4", "--threads", "4"
+    )
+    assert summary["done"] == 8 and summary["failed"] == 0 and summary["threads"] == 4
     for stem in stems:
         assert_same_zip(tmp_path / "out" / f"{stem}.zip", app_zips[stem], exact=False)
 
