@@ -217,23 +217,17 @@ class Batch:
             chunks = [dec._timed(w.job, "decode", dec._decode, w.job, w.frames) for w in group]
             if not chunks[0].frames:
                 break
+            live = [len(c.frames) for w, c in zip(group, chunks, strict=True) if not w.error]
             self._infer(group, chunks, cache)
-            for w, chunk in zip(group, chunks, strict=True):
-                if w.error:
-                    continue
-                if self.pool is None:
-                    self._after_model(w, chunk)
-                    if self.bar is not None:
-                        self.bar.update(len(chunk.frames))
-            if self.pool is not None:  # each clip on its own thread, its chunks in order
-                list(self.pool.map(self._after_model, group, chunks))
-                if self.bar is not None:
-                    self.bar.update(sum(len(c.frames) for c in chunks))
-        for w, packaged in zip(group, self._map(self._package, group), strict=True):
-            self.finish(w, packaged)
+            self._map(self._after_model, group, chunks)  # each clip's chunks stay in order
+            if self.bar is not None:
+                self.bar.update(sum(live))
+        for w, error in zip(group, self._map(self._package, group), strict=True):
+            self.finish(w, error)
 
-    def _map(self, fn, items: list) -> list:
-        return list(self.pool.map(fn, items) if self.pool is not None else map(fn, items))
+    def _map(self, fn, *items) -> list:
+        """fn over the group's clips, on the pool's threads (one clip each) if there is one."""
+        return list((self.pool.map if self.pool is not None else map)(fn, *items))
 
     def _after_model(self, w: Work, chunk: Chunk) -> None:
         """One clip's chunk from model outputs to encoded frames, as the app does."""
