@@ -14,13 +14,15 @@
 #
 # Done (twentieth session, model card "Grown to dim 128 and trained on a GPU"): the dim-64 weights
 # grown to dim 128 and trained 1000 + 1500 steps, +0.049 +- 0.010 decoder FG-ARI on the held-out
-# clips; they ship. Next runs worth their GPU time, each one call:
+# clips; they ship. Next runs worth their GPU time, each one call, e) first (the bars), then d):
+# e) the shipped dim-128 weights trained on, longer (the shown bar 0.85 and AbsRel 0.09 are not
+# met; step 1500 of the second run had the best AbsRel, 0.078 on validation):
+#   LR=1e-4 WARMUP=50 STEPS=2000 EVAL_EVERY=500 TRAIN_SECONDS=330 bash scripts/train-on-device.sh
+# with the app's checks in the same call (carry .whl, timeout_s 590; about 9 minutes in all):
+#   ...; CLIPS=128 timeout 170 bash scripts/gpu_check.sh > $OUT/gpu_check.log 2>&1
 # d) the dim-64 control of that recipe (is it width or training?), from stage 5's weights:
 #   INIT=checkpoints/stage5_dim64 STEPS=1000 EVAL_EVERY=250 TRAIN_SECONDS=200 PHASE2_STEPS=1500 \
 #     bash scripts/train-on-device.sh        (dim 64 trains faster than the 6.5 steps/s of dim 128)
-# e) the shipped dim-128 weights trained on, longer (the shown bar 0.85 and AbsRel 0.09 are not
-# met; step 1500 of the second run had the best AbsRel, 0.078 on validation):
-#   LR=1e-4 WARMUP=50 STEPS=2500 EVAL_EVERY=500 TRAIN_SECONDS=420 bash scripts/train-on-device.sh
 # a) dim 128 from scratch (on the CPU, batch 16, it fell into one slot covering the frame within
 # 1000 steps; watch eval.csv's mean_max_mask rise with fg_ari, not alone):
 #   INIT= CONFIG="decoder_stride=4 num_slots=9 dim=128" bash scripts/train-on-device.sh
