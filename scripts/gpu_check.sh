@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 13's GPU checks, in one short run for a session lent a GPU for a few minutes:
 #   1. the app's request path (decode, infer, slot IDs, render, encode, package) on CUDA on
-#      a 10 s 720p clip, with per-stage timings (the bar: faster per stage than on the CPU);
+#      a 10 s 720p clip, with per-stage timings (the bar: faster per stage than on the CPU),
+#      and issue 15's: adapting the shipped weights to that clip, 300 steps (bar: <= 60 s);
 #   2. the CUDA tests (tests/test_cuda.py): parallel == recurrent within 1e-4 with TF32 off,
 #      and the CPU's slot IDs from the app's path on CUDA;
-#      and issue 15's: adapting the shipped weights to that clip, 300 steps (bar: <= 60 s);
 #   3. python -m app.batch on a folder of short clips at the model's resolution, reporting
 #      frames/s (the bar: >= 5,000 end to end on an H100), with the steps after the model on
 #      one thread and on the default (one clip per thread).

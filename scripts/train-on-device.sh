@@ -62,24 +62,22 @@ if [ -n "${WIDEN:-}" ]; then  # grow the INIT weights WIDEN times wider first (m
     --out "$W/init" 2>&1 | tee -a "$OUT/log.txt"
   INIT=$W/init
 fi
-INIT_FLAG=(); [ -n "$INIT" ] && INIT_FLAG=(--init "$INIT")
-# shellcheck disable=SC2086  # TRAIN_ARGS and CONFIG are word lists on purpose
-timeout "$(scale 90 "$TRAIN_SECONDS")" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/run" \
-  "${INIT_FLAG[@]}" --config $CONFIG --steps "$(scale 4 "$STEPS")" --batch $BATCH --frames 12 \
-  --lr "$LR" --warmup "$(scale 1 "$WARMUP")" --eval-every "$(scale 2 "$EVAL_EVERY")" --log-every 50 \
-  $TRAIN_ARGS > "$OUT/train.log" 2>&1
-echo "train exit $? (124 = cut by timeout)" | tee -a "$OUT/log.txt"
-cut -c1-200 "$W/run/eval.csv" 2>/dev/null | tee -a "$OUT/log.txt"
+# train RUN INIT STEPS LR WARMUP SECONDS: model.train into $W/RUN, from INIT ("" = random weights)
+train() {
+  local init=(); [ -n "$2" ] && init=(--init "$2")
+  # shellcheck disable=SC2086  # TRAIN_ARGS and CONFIG are word lists on purpose
+  timeout "$(scale 90 "$6")" python3 -m model.train --data "$W/train" --val "$W/val" --out "$W/$1" \
+    "${init[@]}" --config $CONFIG --steps "$(scale 4 "$3")" --batch $BATCH --frames 12 \
+    --lr "$4" --warmup "$(scale 1 "$5")" --eval-every "$(scale 2 "$EVAL_EVERY")" --log-every 50 \
+    $TRAIN_ARGS > "$OUT/train${1#run}.log" 2>&1  # train.log, train2.log
+  echo "train $1 exit $? (124 = cut by timeout)" | tee -a "$OUT/log.txt"
+  cut -c1-200 "$W/$1/eval.csv" 2>/dev/null | tee -a "$OUT/log.txt"
+}
+train run "$INIT" "$STEPS" "$LR" "$WARMUP" "$TRAIN_SECONDS"
 RUNS=(run)
 if [ "$PHASE2_STEPS" -gt 0 ]; then
   log "train on (phase 2)"
-  # shellcheck disable=SC2086
-  timeout "$(scale 90 "$PHASE2_SECONDS")" python3 -m model.train --data "$W/train" --val "$W/val" \
-    --out "$W/run2" --init "$W/run/weights" --config $CONFIG --steps "$(scale 4 "$PHASE2_STEPS")" \
-    --batch $BATCH --frames 12 --lr "$PHASE2_LR" --warmup "$(scale 1 50)" \
-    --eval-every "$(scale 2 "$EVAL_EVERY")" --log-every 50 $TRAIN_ARGS > "$OUT/train2.log" 2>&1
-  echo "train on exit $? (124 = cut by timeout)" | tee -a "$OUT/log.txt"
-  cut -c1-200 "$W/run2/eval.csv" 2>/dev/null | tee -a "$OUT/log.txt"
+  train run2 "$W/run/weights" "$PHASE2_STEPS" "$PHASE2_LR" 50 "$PHASE2_SECONDS"
   RUNS+=(run2)
 fi
 
