@@ -41,6 +41,7 @@ class Clip:
     name: str
     # (T, S, S, 2) float16 motion in pixels since the previous frame (frame 0: unknown); None = none
     flow: np.ndarray | None = None
+    held: int = 0  # instance id of the object a hand carries in the clip (evaluation only); 0: none
 
 
 def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -53,6 +54,7 @@ def _resize(frames: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
 def load_synth_clip(path: Path, size: int, flow: bool = False) -> Clip:
     with np.load(path) as z:
         rgb, depth, masks = z["rgb"], z["depth"].astype(np.float32), z["masks"]
+        held = int(z["held"]) if "held" in z else 0  # data sets rendered before it was written
     rgb = _resize(rgb, size)
     return Clip(
         rgb,
@@ -60,6 +62,7 @@ def load_synth_clip(path: Path, size: int, flow: bool = False) -> Clip:
         _resize(masks, size, nearest=True),
         path.stem,
         dis_flow(rgb) if flow else None,
+        held,
     )
 
 

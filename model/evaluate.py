@@ -3,6 +3,7 @@
     python -m model.evaluate --data DIR --json OUT [--weights weights/] [--num-slots N]
     python -m model.evaluate --videos DIR --json OUT [--fps 10] [--motion-size 128]
     python -m model.evaluate --videos DIR --json OUT --adapt-steps 100 [--held-out DIR]
+    python -m model.evaluate --data DIR --json OUT --adapt-steps 100   (each clip adapted to)
 
 --data writes fg_ari (video FG-ARI), frame_fg_ari, miou (of the slot IDs as the app shows
 them: model/segment.py, masks refined if the config asks for it, labels tracked over time),
@@ -17,6 +18,11 @@ scores ("clips", for `python -m model.compare`: two weights, clip by clip), and 
 numbers for the baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
+
+Clips where a hand carries an object (`model.synth --scenes hand`) also get held_iou and
+decoder_held_iou: the video IoU of the best single slot with the carried object, as shown and
+from the decoder alone ("held_object": every stage, and a 3x3 grid and k-means on colour and
+position for scale): the ground-truth version of "one slot keeps the hand-moved object".
 
 --videos needs no ground truth (model/motion.py): per clip ("clips") and on average, the
 best single slot's video IoU with the region that moves on its own in the optical flow, as
@@ -118,13 +124,14 @@ def score(clip: Clip, slot_ids: np.ndarray, depth: np.ndarray | None) -> dict[st
     return scores
 
 
-def kmeans_ids(clip: Clip, k: int, seed: int = 0) -> np.ndarray:
+def kmeans_ids(clip: Clip, k: int, seed: int = 0, use_depth: bool = True) -> np.ndarray:
     """Cluster all pixels of the clip at once (ids consistent over time) on standardised
-    colour, log ground-truth depth and image position."""
+    colour, log ground-truth depth (unless use_depth is False: what a video alone gives)
+    and image position."""
     T, S = clip.rgb.shape[:2]
     y, x = np.meshgrid(np.arange(S), np.arange(S), indexing="ij")
     feats = [clip.rgb.reshape(-1, 3).astype(np.float32)]
-    if clip.depth is not None:
+    if clip.depth is not None and use_depth:
         feats.append(np.log(np.maximum(clip.depth, 1e-3)).reshape(-1, 1))
     feats.append(
         np.tile(np.stack([x, y], -1).reshape(1, -1, 2), (T, 1, 1)).reshape(-1, 2).astype(np.float32)
@@ -133,6 +140,44 @@ def kmeans_ids(clip: Clip, k: int, seed: int = 0) -> np.ndarray:
     f = (f - f.mean(0)) / (f.std(0) + 1e-6)
     labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(f)
     return labels.reshape(T, S, S)
+
+
+def held_object_iou(clip: Clip, ids: np.ndarray) -> float:
+    """Does one slot keep the object the hand carries? The video IoU of the best single label
+    with that object, over the frames where it is visible: a label that hands the object on
+    half way keeps half of it."""
+    held = clip.masks == clip.held
+    return best_label_iou(ids, held, held.any(axis=(1, 2)))
+
+
+def held_object_scores(
+    clip: Clip, pred: dict[str, np.ndarray], k: int, kmeans: bool = True
+) -> dict[str, float]:
+    """held_object_iou of every stage of the model's slot IDs, and of slot maps that know
+    nothing about objects: a fixed 3x3 grid of image cells and (if kmeans) k-means on colour
+    and position (k = the number of slots)."""
+    stages = {"shown": "slot_ids", "untracked": "slot_ids_untracked"}
+    stages |= {"decoder": "slot_ids_decoded", "memoryless": "slot_ids_memoryless"}
+    row = {name: held_object_iou(clip, pred[key]) for name, key in stages.items()}
+    row["grid_3x3"] = held_object_iou(clip, grid_ids(clip.masks.shape))
+    if kmeans:
+        row["kmeans_colour_position"] = held_object_iou(clip, kmeans_ids(clip, k, use_depth=False))
+    return row
+
+
+def adapted_scores(model: OCSlotSSM, clip: Clip, k: int, steps: int) -> dict[str, float]:
+    """The video FG-ARI (as shown and of the decoder) and, where a hand carries an object,
+    held_iou of a copy of model adapted to this clip for `steps` steps, prefixed adapted_."""
+    from .adapt import adapt  # model/adapt.py builds on model/train.py, which imports this
+
+    adapted, report = adapt(model, clip.rgb, steps, seed=0)
+    pred = predict_clip(adapted, clip.rgb, k)
+    row = {"fg_ari": fg_ari(clip.masks, pred["slot_ids"])}
+    row["decoder_fg_ari"] = fg_ari(clip.masks, pred["slot_ids_decoded"])
+    if clip.held:
+        row["held_iou"] = held_object_iou(clip, pred["slot_ids"])
+        row["decoder_held_iou"] = held_object_iou(clip, pred["slot_ids_decoded"])
+    return {f"adapted_{key}": v for key, v in row.items()} | {"adapt_seconds": report.seconds}
 
 
 def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -146,9 +191,15 @@ def evaluate(
     num_slots: int | None = None,
     baselines: bool = True,
     progress: bool = True,
+    adapt_steps: int = 0,
 ) -> dict:
+    """Ground-truth scores of the model on rendered clips (see the module's docstring). With
+    adapt_steps, also the scores of a copy adapted to each clip alone (model/adapt.py, seed 0;
+    no label is used), per clip and on average as adapted_*: does adapting to a clip help
+    on that clip?"""
     n = num_slots or model.config.num_slots
-    model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
+    adapted_rows = []
+    model_rows, stats, centres, one_rows, km_rows, held_rows = [], [], [], [], [], []
     stages = {"untracked": [], "decoded": [], "memoryless": []}
     per_clip = {}  # for paired comparisons of two weights on the same clips (model/compare.py)
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
@@ -159,6 +210,15 @@ def evaluate(
             rows.append(score(clip, pred[f"slot_ids_{stage}"], None))
             if "fg_ari" in rows[-1]:
                 per_clip[clip.name][f"{stage}_fg_ari"] = rows[-1]["fg_ari"]
+        if clip.held and clip.masks is not None:  # a hand carries an object: does a slot keep it?
+            held_rows.append(held_object_scores(clip, pred, n, kmeans=baselines))
+            per_clip[clip.name] |= {
+                "held_iou": held_rows[-1]["shown"],
+                "decoder_held_iou": held_rows[-1]["decoder"],
+            }
+        if adapt_steps:
+            adapted_rows.append(adapted_scores(model, clip, n, adapt_steps))
+            per_clip[clip.name] |= adapted_rows[-1]
         stats.append(mask_statistics(pred["masks"]))
         centres.append(slot_centres(pred["masks"]))
         if baselines:
@@ -188,6 +248,12 @@ def evaluate(
     # where the decoder's FG-ARI goes: objects no slot takes, swallowed by the background's
     # slots, and what undoing splits or that absorption would be worth (model/metrics.py)
     result |= {f"decoder_{k}": decoded.get(k, float("nan")) for k in SLOT_ALLOCATION_KEYS}
+    if held_rows:  # clips where a hand carries an object (model.synth --scenes hand)
+        held = mean_scores(held_rows)
+        result |= {"held_iou": held["shown"], "decoder_held_iou": held["decoder"]}
+        result["held_object"] = {"num_videos": len(held_rows)} | held
+    if adapted_rows:
+        result |= mean_scores(adapted_rows)
     result["clips"] = per_clip
     if baselines:
         result["baselines"] = {"one_slot": mean_scores(one_rows), "kmeans": mean_scores(km_rows)}
@@ -323,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "--adapt-steps",
         type=int,
         default=0,
-        help="--videos: also score a copy adapted to each clip for this many steps (model/adapt.py)",
+        help="also score a copy adapted to each clip alone for this many steps (model/adapt.py)",
     )
     p.add_argument(
         "--held-out",
@@ -342,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--num-slots must be >= 1")
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
-    if args.adapt_steps < 0 or (args.adapt_steps or args.held_out) and not args.videos:
-        p.error("--adapt-steps (>= 0) and --held-out go with --videos")
+    if args.adapt_steps < 0 or args.held_out and not (args.videos and args.adapt_steps):
+        p.error("--adapt-steps must be >= 0; --held-out goes with --videos and --adapt-steps")
     if args.fps <= 0 or args.motion_size < 16:
         p.error("--fps must be > 0 and --motion-size >= 16")
     device = (
@@ -372,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {args.data} has no instance masks to evaluate against (use a folder "
                 "written by model.synth, or --videos for real clips)\n",
             )
-        result = evaluate(model, clips, args.num_slots, baselines=not args.no_baselines)
+        result = evaluate(
+            model, clips, args.num_slots, not args.no_baselines, adapt_steps=args.adapt_steps
+        )
         result |= {"data": str(args.data)}
     weights_file = Path(args.weights) / "model.safetensors"
     result |= {"weights": args.weights, "device": device}

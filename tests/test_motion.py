@@ -110,3 +110,72 @@ def test_evaluate_scores_a_folder_of_videos(tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_held_object_score_is_one_slot_keeping_the_carried_object():
+    """model.evaluate's held_iou (clips where a hand carries an object): the video IoU of the
+    best single slot with that object, every stage of the slot IDs, beside a grid and k-means."""
+    from model.data import Clip
+    from model.evaluate import held_object_iou, held_object_scores
+
+    video, square = moving_square()
+    masks = square.astype(np.uint8)  # object 1 is carried ...
+    masks[:, 10:30, 10:30] = 2  # ... past object 2, which stands still
+    clip = Clip(video, None, masks, "hand", held=1)
+    kept = masks.astype(np.int64)  # one slot per object, all the way
+    handed_on = kept.copy()
+    handed_on[4:][square[4:]] = 3  # the carried object goes to another slot half way
+    assert held_object_iou(clip, kept) == 1.0
+    assert held_object_iou(clip, handed_on) == pytest.approx(0.5)
+    hidden = clip.masks.copy()
+    hidden[6:][hidden[6:] == 1] = 0  # frames where it is out of sight do not count
+    assert held_object_iou(Clip(video, None, hidden, "hand", held=1), kept) == 1.0
+    pred = {"slot_ids": kept, "slot_ids_untracked": kept}
+    pred |= {"slot_ids_decoded": handed_on, "slot_ids_memoryless": np.zeros_like(kept)}
+    row = held_object_scores(clip, pred, k=4)
+    assert row["shown"] == row["untracked"] == 1.0 and row["decoder"] == pytest.approx(0.5)
+    assert row["memoryless"] == pytest.approx(square.sum() / square.size)
+    assert 0 < row["grid_3x3"] < 0.5 and 0 < row["kmeans_colour_position"] <= 1
+    assert "kmeans_colour_position" not in held_object_scores(clip, pred, k=4, kmeans=False)
+
+
+def test_evaluate_reports_the_held_object_on_hand_scenes(tmp_path):
+    """Only clips where a hand carries an object are scored, per clip and on average."""
+    from dataclasses import replace
+
+    import torch
+
+    from model import OCSlotSSM
+    from model.config import Config
+    from model.data import load_folder
+    from model.evaluate import evaluate
+    from model.synth import SceneConfig, write_dataset
+
+    write_dataset(tmp_path / "hand", 2, 3, SceneConfig(size=32, frames=4, scenes=("hand",)))
+    write_dataset(tmp_path / "room", 1, 3, SceneConfig(size=32, frames=4))
+    room = replace(load_folder(tmp_path / "room", 32)[0], name="room")  # not clip_00000 again
+    clips = [*load_folder(tmp_path / "hand", 32), room]
+    torch.manual_seed(0)
+    model = OCSlotSSM(Config(dim=32, encoder_channels=16, num_slots=4, decoder_hidden=16)).eval()
+    result = evaluate(model, clips, baselines=False, progress=False)
+    held = result["held_object"]
+    assert held["num_videos"] == 2
+    per_clip = [c["held_iou"] for c in result["clips"].values() if "held_iou" in c]
+    assert len(per_clip) == 2 and result["held_iou"] == pytest.approx(np.mean(per_clip))
+    assert result["decoder_held_iou"] == held["decoder"]
+    assert all(0 <= held[k] <= 1 for k in ("shown", "decoder", "memoryless", "grid_3x3"))
+    rooms = evaluate(model, clips[2:], baselines=False, progress=False)
+    assert "held_iou" not in rooms and "held_object" not in rooms
+    # each clip also scored by a copy adapted to it alone; the model itself is not changed
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    both = evaluate(model, [clips[0], room], baselines=False, progress=False, adapt_steps=2)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert both["fg_ari"] == pytest.approx(
+        np.mean([result["clips"][c]["fg_ari"] for c in ("clip_00000", "room")])
+    )
+    hand = both["clips"]["clip_00000"]
+    assert 0 <= hand["adapted_held_iou"] <= 1 and "adapted_held_iou" not in both["clips"]["room"]
+    assert both["adapted_held_iou"] == hand["adapted_held_iou"]
+    assert both["adapted_fg_ari"] == pytest.approx(
+        np.mean([c["adapted_fg_ari"] for c in both["clips"].values()])
+    )

@@ -154,6 +154,7 @@ def test_dataset_roundtrip_and_cli(tmp_path):
         ["--scenes", "room,moon"],
         ["--codec-prob", "2"],
         ["--preset", "cartoon"],
+        ["--camera-distance", "0"],
     ],
 )
 def test_cli_refuses_bad_arguments(tmp_path, args, capsys):
@@ -211,6 +212,7 @@ OPTIONS = {
     "noise": {"noise": 8.0},
     "codec": {"codec_prob": 1.0},
     "aspect": {"aspect": 16 / 9},
+    "closer": {"camera_distance": 0.6},
     "mixed": PRESETS["mixed"],
 }
 
@@ -402,3 +404,40 @@ def _yaw(yaw):
     from model.synth.shapes import yaw_matrix
 
     return yaw_matrix(yaw)
+
+
+def test_hand_scenes_name_the_object_the_hand_carries(tmp_path):
+    """`held` is the id of the object the hand grips: once gripped it touches the hand and
+    moves with it; clips without a hand hold none. Written to and read from the clip files."""
+    from scipy.ndimage import binary_dilation
+
+    cfg = SceneConfig(size=48, frames=8, scenes=("hand",), cameras=("static",))
+    for i in range(3):
+        clip = render_clip(clip_seed(12, i), cfg)
+        held, masks = int(clip["held"]), clip["masks"]
+        hand = masks.max()  # the hand is the last object
+        assert held == 1 and hand > held
+        last = masks[-1]
+        assert (binary_dilation(last == hand, iterations=2) & (last == held)).any()
+        ys = [np.argwhere(m == held).mean(0) for m in masks if (m == held).any()]
+        assert np.ptp(np.array(ys), 0).max() > 0.5  # it moves (the others stand still)
+    assert int(render_clip(clip_seed(12, 0), CFG)["held"]) == 0
+    write_dataset(tmp_path, 1, 12, cfg)
+    assert int(load_clip(tmp_path / "clip_00000.npz")["held"]) == 1
+
+    from model.data import load_folder
+
+    assert load_folder(tmp_path, 32)[0].held == 1
+
+
+def test_a_closer_camera_makes_the_same_objects_larger():
+    """camera_distance scales the camera's distance alone: the same scene, seen from half
+    as far, shows each object over more pixels; 1 is the default, bit for bit."""
+    far = SceneConfig(size=48, frames=2, scenes=("hand",), cameras=("static",))
+    near = SceneConfig(**{**far.__dict__, "camera_distance": 0.5})
+    one = SceneConfig(**{**far.__dict__, "camera_distance": 1.0})
+    for i in range(3):
+        a, b = render_clip(clip_seed(13, i), far), render_clip(clip_seed(13, i), near)
+        held = int(a["held"])
+        assert (b["masks"] == held).sum() > 2 * (a["masks"] == held).sum() > 0
+        assert np.array_equal(a["rgb"], render_clip(clip_seed(13, i), one)["rgb"])

@@ -626,3 +626,16 @@ def test_edge_weight_makes_errors_at_depth_edges_count_more(depth_loss):
     on_edge, flat = (4, 4), (13, 13)
     assert loss_with_error_at(*on_edge, 3.0) > 2 * loss_with_error_at(*on_edge, 0.0)
     assert loss_with_error_at(*flat, 3.0) < loss_with_error_at(*flat, 0.0)  # shares the total
+
+
+def test_validation_on_hand_scenes_logs_the_held_object(tmp_path):
+    """A --val set where a hand carries an object: eval.csv gets the held-object scores."""
+    from model.synth import SceneConfig, write_dataset
+
+    cfg = SceneConfig(size=32, frames=4, scenes=("hand",), cameras=("static",))
+    write_dataset(tmp_path / "hand", videos=2, seed=1, cfg=cfg)
+    train([tmp_path / "hand"], tmp_path / "run", 2, "--val", str(tmp_path / "hand"))
+    (row,) = csv.DictReader((tmp_path / "run" / "eval.csv").open())
+    assert 0 <= float(row["held_iou"]) <= 1 and 0 <= float(row["held_grid_3x3"]) <= 1
+    assert float(row["held_iou"]) == float(row["held_shown"])
+    assert row["held_num_videos"] == "2"

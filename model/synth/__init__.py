@@ -65,13 +65,15 @@ def _write_one(job: tuple[Path, int, int, SceneConfig]) -> None:
         depth=clip["depth"],
         masks=clip["masks"],
         flow=clip["flow"].astype(np.float16),
+        held=clip["held"],
     )
 
 
 def write_dataset(
     out: str | Path, videos: int, seed: int, cfg: SceneConfig, workers: int = 1, preset: str = ""
 ) -> dict:
-    """out/clip_00000.npz ... (rgb uint8, depth float32, masks uint8, flow float16) and
+    """out/clip_00000.npz ... (rgb uint8, depth float32, masks uint8, flow float16, held: the
+    id of the object a hand carries, 0 = none) and
     out/meta.json (the config, and each clip's scene, camera and effects). Returns the meta."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,7 @@ def load_clip(path: str | Path) -> dict[str, np.ndarray]:
             "depth": z["depth"].astype(np.float32),
             "masks": z["masks"],
             "flow": z["flow"].astype(np.float32),
+            "held": np.uint8(z["held"]) if "held" in z else np.uint8(0),  # older data sets: none
         }
 
 
@@ -208,6 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--noise", type=float, help="most sensor noise, 8-bit levels (default 0)")
     p.add_argument("--codec-prob", type=float, help="share of clips through H.264 (default 0)")
     p.add_argument("--codec-crf", type=_crf, help="x264 quality range LO,HI (default 18,34)")
+    p.add_argument(
+        "--camera-distance",
+        type=float,
+        help="the camera's distance times the scene kind's; < 1 comes closer (default 1)",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--preview", action="store_true", help="also write preview.png, a contact sheet of clip 0"
@@ -231,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     if cfg.noise < 0:
         p.error("--noise must be >= 0")
+    if cfg.camera_distance <= 0:
+        p.error("--camera-distance must be > 0")
     meta = write_dataset(a.out, a.videos, a.seed, cfg, a.workers, a.preset)
     if a.preview:
         import cv2

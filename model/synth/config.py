@@ -59,6 +59,9 @@ class SceneConfig:
     # x264 quality range (higher = worse). At 64 px even crf 0 moves RGB by ~10 levels on
     # average: 4:2:0 chroma at this size blurs colour edges over 2 pixels.
     codec_crf: tuple[int, int] = (18, 34)
+    # the camera's distance to what it looks at, times the stage's: < 1 comes closer, so the
+    # objects fill more of the frame (a close-up of a hand moving a mug, as a phone films it)
+    camera_distance: float = 1.0
 
     def __post_init__(self):
         self.scenes, self.cameras = tuple(self.scenes), tuple(self.cameras)

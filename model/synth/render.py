@@ -202,7 +202,8 @@ def clip_plan(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict:
 def render_clip(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict[str, np.ndarray]:
     """{'rgb': (T, H, W, 3) uint8, 'depth': (T, H, W) float32 metres (z along the optical
     axis; 0 = unknown), 'masks': (T, H, W) uint8, 'flow': (T, H, W, 2) float32 pixels (t ->
-    t+1; the last frame repeats the previous frame's flow)}. H = cfg.size, W = cfg.width."""
+    t+1; the last frame repeats the previous frame's flow), 'held': uint8 id of the object a
+    hand carries (0: none)}. H = cfg.size, W = cfg.width."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     plan = clip_plan(ss, cfg)
     scene = sample_scene(np.random.default_rng(ss), cfg, plan["scene"], plan["camera"])
@@ -219,6 +220,7 @@ def render_clip(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict[st
         out["flow"][-1] if out["flow"] else np.zeros((cfg.height, cfg.width, 2), np.float32)
     )
     clip = {k: np.stack(v) for k, v in out.items()}
+    clip["held"] = np.uint8(scene.held)
     if plan["noise"]:
         clip["rgb"] = sensor_noise(clip["rgb"], plan["noise"], _stream(ss, GRAIN_STREAM))
     if plan["crf"] is not None:

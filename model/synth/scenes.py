@@ -449,6 +449,7 @@ def sample_camera(rng, cfg: SceneConfig, stage: Stage, kind: str, centre: np.nda
         radius = np.full(T, rng.uniform(*stage.camera_radius))
         elev = np.full(T, rng.uniform(*stage.camera_elevation))
         azim = np.full(T, rng.uniform(0, 2 * np.pi))
+    radius = radius * cfg.camera_distance
     pos = np.stack(
         [
             radius * np.cos(elev) * np.cos(azim),
@@ -511,6 +512,9 @@ class Scene:
     look: Look
     objs: list[Obj]
     cam: Camera
+    # instance id (1-based index into objs) of the object a hand carries; 0: none. For
+    # evaluation only: does one slot keep the object that the hand moves?
+    held: int = 0
 
 
 def sample_scene(rng, cfg: SceneConfig, kind: str = "room", camera: str = "orbit") -> Scene:
@@ -533,6 +537,8 @@ def sample_scene(rng, cfg: SceneConfig, kind: str = "room", camera: str = "orbit
     if kind == "hand" and objs:
         centre = centre + objs[0].pos[0] * [1, 0, 1]
     cam = sample_camera(rng, cfg, stage, camera, centre)
+    held = 0
     if kind == "hand" and objs:
         objs.append(add_hand(rng, cfg, objs, cam.pos[0], half))
-    return Scene(kind, env, look, objs, cam)
+        held = 1  # add_hand grips objs[0]
+    return Scene(kind, env, look, objs, cam, held)
