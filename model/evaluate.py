@@ -198,8 +198,8 @@ def evaluate(
     no label is used), per clip and on average as adapted_*: does adapting to a clip help
     on that clip?"""
     n = num_slots or model.config.num_slots
-    adapted_rows = []
-    model_rows, stats, centres, one_rows, km_rows, held_rows = [], [], [], [], [], []
+    model_rows, stats, centres, one_rows, km_rows = [], [], [], [], []
+    held_rows, adapted_rows = [], []  # clips where a hand carries an object; adapted copies
     stages = {"untracked": [], "decoded": [], "memoryless": []}
     per_clip = {}  # for paired comparisons of two weights on the same clips (model/compare.py)
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
