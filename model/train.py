@@ -596,7 +596,8 @@ def main(argv=None) -> None:
                     metrics = evaluate(core, val, baselines=False, progress=False)
                     metrics.pop("clips")  # per-clip scores: for model.compare, not the log
                     stages = metrics.pop("stages")  # the same scores before tracking/refinement
-                    stages["held"] = metrics.pop("held_object", {})  # val clips with a hand
+                    # val clips with a hand: flattened with the stages, as held_* columns
+                    stages["held"] = metrics.pop("held_object", {})
                     row = {"step": step} | {k: round(v, 5) for k, v in metrics.items()}
                     row |= {
                         f"{st}_{k}": round(v, 5) for st, m in stages.items() for k, v in m.items()

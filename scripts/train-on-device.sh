@@ -97,16 +97,17 @@ for r in "${RUNS[@]}"; do
   PACK+=("$r/eval.csv" "$r/log.csv" "$r/weights" "$r/best" "$r/val24.json")
 done
 log "the hand close-ups: does one slot keep the carried object (held_iou), before and after"
-mkdir -p "$W/init_scores"
-for r in "${RUNS[@]}" init_scores; do
-  weights=$W/$r/weights; [ "$r" = init_scores ] && weights=$START  # before any widening
-  [ -n "$weights" ] || continue  # from scratch: no weights before
-  timeout 90 python3 -m model.evaluate --weights "$weights" --data "$W/hand" \
-    --json "$W/$r/hand.json" > "$OUT/hand_$r.log" 2>&1
-  echo "$r: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari)"' "$OUT/hand_$r.log" | tr -d '\n ')" \
+# hand_score NAME WEIGHTS: WEIGHTS scored on the close-ups into $W/NAME/hand.json, packed
+hand_score() {
+  mkdir -p "$W/$1"
+  timeout 90 python3 -m model.evaluate --weights "$2" --data "$W/hand" \
+    --json "$W/$1/hand.json" > "$OUT/hand_$1.log" 2>&1
+  echo "$1: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari)"' "$OUT/hand_$1.log" | tr -d '\n ')" \
     | tee -a "$OUT/log.txt"
-  PACK+=("$r/hand.json")
-done
+  PACK+=("$1/hand.json")
+}
+[ -n "$START" ] && hand_score init_scores "$START"  # the weights before any widening
+for r in "${RUNS[@]}"; do hand_score "$r" "$W/$r/weights"; done
 
 log "pack (one tar: few files come back)"
 tar -czf "$OUT/res.tgz" -C "$W" "${PACK[@]}" run/masks 2>/dev/null
