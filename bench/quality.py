@@ -13,12 +13,14 @@ cut one continues from its checkpoint, a scored one is not scored again. The fin
 weights are scored (not a checkpoint picked on validation: every model gets the same budget),
 decoded as the shipped weights are (their `decoder_stride` and mask refinement, settings
 without parameters, read from weights/config.json). Writes every run's metrics and, per model, the mean and spread over
-seeds to --json, and the table as markdown beside it (.md).
+seeds to --json, the table as markdown beside it (.md), and each run's validation curve
+(its eval.csv, when --val is given) to <json stem>_curves.html.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -27,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.figures import MODEL_COLOURS, save_figure
 from bench.scaling import MODELS
 
 # (key in model.evaluate's JSON, column title); the decoder's score leads, as in the model card
@@ -42,6 +45,12 @@ COLUMNS = [
 # run is decoded as the app decodes
 SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "weights" / "config.json"
 SHOWN_KEYS = ("decoder_stride", "mask_refine_radius", "mask_refine_eps")
+# what the validation curves plot (model.train's eval.csv: 16 clips of --val, every 500 steps)
+CURVES = [
+    ("decoder_fg_ari", "decoder video FG-ARI"),
+    ("mean_max_mask", "mean largest mask (1/slots = uniform)"),
+    ("depth_absrel", "depth AbsRel"),
+]
 
 
 def finished_steps(run: Path) -> int:
@@ -112,6 +121,52 @@ def markdown(table: dict[str, dict[str, list[float]]], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def validation_curves(out: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    """Each run's validation scores over its training, by run name (runs without any left out)."""
+    curves = {}
+    for seed in seeds:
+        for model in models:
+            path = out / f"{model}-s{seed}" / "eval.csv"
+            if path.exists():
+                with path.open(newline="") as f:
+                    rows = list(csv.DictReader(f))
+                keys = [key for key, _ in CURVES]
+                curves[f"{model}-s{seed}"] = [
+                    {"step": int(r["step"])} | {k: float(r[k]) for k in keys} for r in rows
+                ]
+    return curves
+
+
+def plot_curves(curves: dict[str, list[dict]], path: Path) -> list[str]:
+    """One panel per CURVES metric, one line per run (colour: model, dash: seed)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    dashes = ("solid", "dash", "dot", "dashdot")
+    fig = make_subplots(rows=1, cols=len(CURVES), subplot_titles=[t for _, t in CURVES])
+    for name, rows in curves.items():
+        model, seed = name.rsplit("-s", 1)
+        for j, (key, _) in enumerate(CURVES):
+            line = {"color": MODEL_COLOURS[model], "dash": dashes[int(seed) % len(dashes)]}
+            trace = go.Scatter(
+                x=[r["step"] for r in rows],
+                y=[r[key] for r in rows],
+                name=name,
+                legendgroup=name,
+                showlegend=j == 0,
+                line=line,
+            )
+            fig.add_trace(trace, row=1, col=j + 1)
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(
+        title="Validation during training (16 clips, decoded as trained)",
+        template="plotly_white",
+        height=430,
+        width=1300,
+    )
+    return save_figure(fig, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m bench.quality",
@@ -169,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"table": table, "runs": runs, "args": vars(args)}
+    curves = validation_curves(out, args.models, args.seeds)
+    if curves:
+        record["curves"] = curves
+        record["plots"] = plot_curves(curves, path.with_name(path.stem + "_curves"))
     path.write_text(json.dumps(record, indent=2))
     text = markdown(table, args)
     path.with_suffix(".md").write_text(text)

@@ -45,6 +45,7 @@ import psutil
 import torch
 from torch import Tensor, nn
 
+from bench.figures import MODEL_COLOURS, save_figure
 from model import Config, OCSlotSSM
 from model.slotssm import SlotSSMBlock
 
@@ -406,7 +407,7 @@ def cell(value: float, span: list[float], several: bool, fmt: str) -> str:
 
 
 def plot(result: dict, path: Path) -> list[str]:
-    """HTML always; PNG only where kaleido is installed."""
+    """The six panels (two levels x step time, memory, streaming latency) of one run."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -420,7 +421,6 @@ def plot(result: dict, path: Path) -> list[str]:
         cols=3,
         subplot_titles=[f"{lvl}: {label}" for lvl in LEVELS for _, label in metrics],
     )
-    colours = dict(zip(MODELS, ("#1f77b4", "#9467bd", "#ff7f0e", "#d62728"), strict=True))
     for i, level in enumerate(LEVELS):
         for j, (key, _) in enumerate(metrics):
             for m in MODELS:
@@ -432,7 +432,7 @@ def plot(result: dict, path: Path) -> list[str]:
                         name=m,
                         legendgroup=m,
                         showlegend=i == 0 and j == 0,
-                        line={"color": colours[m]},
+                        line={"color": MODEL_COLOURS[m]},
                     ),
                     row=i + 1,
                     col=j + 1,
@@ -445,16 +445,7 @@ def plot(result: dict, path: Path) -> list[str]:
         height=750,
         width=1300,
     )
-    written = [str(path.with_suffix(".html"))]
-    fig.write_html(written[0], include_plotlyjs="cdn")
-    try:
-        import kaleido  # noqa: F401
-
-        fig.write_image(str(path.with_suffix(".png")))
-        written.append(str(path.with_suffix(".png")))
-    except ImportError:
-        pass
-    return written
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -3,6 +3,7 @@ JSON that docs/results.md is made from."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -55,6 +56,7 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
     from bench.quality import main as quality_main
 
     args = ["--train", str(tiny_synth), "--test", str(tiny_synth), "--out", str(tmp_path / "q")]
+    args += ["--val", str(tiny_synth)]
     args += ["--json", str(tmp_path / "quality.json"), "--models", "slotssm", "slot_rnn"]
     args += ["--steps", "4", "--batch", "2", "--frames", "4", "--warmup", "1", "--threads", "1"]
     args += ["--config", "image_size=32", "dim=32", "encoder_channels=16", "decoder_hidden=32"]
@@ -72,6 +74,15 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
     saved = json.loads((tmp_path / "q" / "slot_rnn-s0" / "weights" / "config.json").read_text())
     assert saved["time_mixer"] == "gru"
     assert "| slot_rnn |" in (tmp_path / "quality.md").read_text()
+    # each run's validation curve, read from its eval.csv and plotted
+    for run, curve in record["curves"].items():
+        with (tmp_path / "q" / run / "eval.csv").open() as f:
+            last = list(csv.DictReader(f))[-1]
+        assert curve[-1]["step"] == 4
+        assert curve[-1]["decoder_fg_ari"] == float(last["decoder_fg_ari"])
+    assert set(record["curves"]) == {"slotssm-s0", "slot_rnn-s0"}
+    assert record["plots"] == [str(tmp_path / "quality_curves.html")]
+    assert "slot_rnn-s0" in (tmp_path / "quality_curves.html").read_text()
 
     # a second call trains and scores nothing again
     stamp = (tmp_path / "q" / "slotssm-s0" / "test.json").stat().st_mtime_ns
