@@ -121,20 +121,14 @@ def markdown(table: dict[str, dict[str, list[float]]], args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_curves(out: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    """Each run's validation scores over its training, by run name (runs without any left out)."""
-    curves = {}
-    for seed in seeds:
-        for model in models:
-            path = out / f"{model}-s{seed}" / "eval.csv"
-            if path.exists():
-                with path.open(newline="") as f:
-                    rows = list(csv.DictReader(f))
-                keys = [key for key, _ in CURVES]
-                curves[f"{model}-s{seed}"] = [
-                    {"step": int(r["step"])} | {k: float(r[k]) for k in keys} for r in rows
-                ]
-    return curves
+def validation_curve(run: Path) -> list[dict]:
+    """The run's validation scores over its training, from its eval.csv ([] without --val)."""
+    path = run / "eval.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{"step": int(r["step"])} | {k: float(r[k]) for k, _ in CURVES} for r in rows]
 
 
 def plot_curves(curves: dict[str, list[dict]], path: Path) -> list[str]:
@@ -205,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         env["OMP_NUM_THREADS"] = str(args.threads)
     out = Path(args.out)
     runs: dict[str, list[dict]] = {m: [] for m in args.models}
+    curves: dict[str, list[dict]] = {}  # by run folder name, for runs validated during training
     for seed in args.seeds:
         for model in args.models:
             run = out / f"{model}-s{seed}"
@@ -216,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             row = json.loads(metrics.read_text()) if metrics.exists() else score(run, args, env)
             row.pop("clips", None)  # per-clip scores stay in the run's test.json
             runs[model].append(row)
+            if curve := validation_curve(run):
+                curves[run.name] = curve
             print(
                 f"[quality] {run}: " + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS),
                 flush=True,
@@ -224,7 +221,6 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"table": table, "runs": runs, "args": vars(args)}
-    curves = validation_curves(out, args.models, args.seeds)
     if curves:
         record["curves"] = curves
         record["plots"] = plot_curves(curves, path.with_name(path.stem + "_curves"))
