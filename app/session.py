@@ -422,8 +422,13 @@ class Decomposer:
     def _package(self, job: Job, t_start: float) -> Result:
         """slots.npz, the key-frame strip, meta.json (with the timings so far) and the zip."""
         t0 = time.perf_counter()
-        npz = write_npz(job.workdir / "slots.npz", job.arrays)
-        keyframes = write_keyframes(job.workdir / "keyframes.png", job.keyframes.rows())
+        # the strip is written on a thread of its own while slots.npz deflates (both leave the GIL)
+        with ThreadPoolExecutor(1, thread_name_prefix="keyframes") as pool:
+            strip = pool.submit(
+                write_keyframes, job.workdir / "keyframes.png", job.keyframes.rows()
+            )
+            npz = write_npz(job.workdir / "slots.npz", job.arrays)
+            keyframes = strip.result()
         job.timings["package"] = time.perf_counter() - t0
         job.timings["total"] = time.perf_counter() - t_start
         files = {f"{k}.mp4": p for k, p in job.paths.items()}
