@@ -30,6 +30,7 @@ from accelerate import Accelerator
 
 from .data import Clip
 from .flow import dis_flow
+from .precision import training_precision
 from .slotssm import OCSlotSSM
 from .train import parse_args, teacher_depth, train_steps
 
@@ -46,6 +47,7 @@ class AdaptReport:
     seconds: float
     device: str
     seed: int
+    precision: str  # of the training steps (Accelerate's name; "no" = fp32); the copy runs in fp32
     batch: int
     frames: int
     lr: float
@@ -83,6 +85,7 @@ def adapting(
     steps: int = 100,
     seed: int = 0,
     max_seconds: float | None = None,
+    precision: str = "auto",
     **recipe,
 ) -> Generator[tuple[int, int], None, tuple[OCSlotSSM, AdaptReport]]:
     """Generator form of `adapt`, for callers that report progress between steps (the app):
@@ -96,7 +99,8 @@ def adapting(
     with torch.inference_mode(False):  # a copy made in inference mode could not be trained
         student = copy.deepcopy(model).train()
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    acc = Accelerator(mixed_precision="no", cpu=device.type == "cpu")  # fp32: pinned precision
+    mixed = training_precision(device, precision)
+    acc = Accelerator(mixed_precision=mixed, cpu=device.type == "cpu")
     done, first, last = 0, float("nan"), float("nan")
     run = train_steps(student, opt, clips, args, acc)
     while True:
@@ -119,6 +123,7 @@ def adapting(
         seconds=round(time.perf_counter() - t0, 3),
         device=str(device),
         seed=seed,
+        precision=mixed,
         batch=args.batch,
         frames=args.frames,
         lr=args.lr,
@@ -136,13 +141,15 @@ def adapt(
     seed: int = 0,
     max_seconds: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    precision: str = "auto",
     **recipe,
 ) -> tuple[OCSlotSSM, AdaptReport]:
     """A copy of `model` fine-tuned on the frames `rgb` (T, H, W, 3) uint8, at the model's
     input size (H, W multiples of the encoder's stride), for `steps` steps or until
-    `max_seconds` have passed; progress(step, steps) after each step. Returns the adapted
-    copy (eval mode) and a report."""
-    run = adapting(model, rgb, steps, seed, max_seconds, **recipe)
+    `max_seconds` have passed; progress(step, steps) after each step. precision: of the
+    training steps, "auto" (bf16 where the hardware has it natively, model/precision.py),
+    "no" (fp32) or "bf16". Returns the adapted copy (eval mode) and a report."""
+    run = adapting(model, rgb, steps, seed, max_seconds, precision, **recipe)
     while True:
         try:
             done, total = next(run)
@@ -152,13 +159,21 @@ def adapt(
             progress(done, total)
 
 
-def seconds_per_step(model: OCSlotSSM, size: tuple[int, int], **recipe) -> float:
+def seconds_per_step(
+    model: OCSlotSSM, size: tuple[int, int], precision: str = "auto", **recipe
+) -> float:
     """A measured estimate, before adapting: one forward and backward pass of a batch of the
-    recipe's shape on a throwaway copy (after one warm-up pass). size = (H, W)."""
+    recipe's shape on a throwaway copy (after one warm-up pass), in the precision adapting
+    uses. size = (H, W)."""
     r = ADAPT_RECIPE | recipe
     device = next(model.parameters()).device
+    bf16 = training_precision(device, precision) == "bf16"
     timings = []
-    with torch.inference_mode(False), torch.enable_grad():
+    with (
+        torch.inference_mode(False),
+        torch.enable_grad(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16),
+    ):
         probe = copy.deepcopy(model).train()
         video = torch.rand(r["batch"], r["frames"], 3, *size, device=device)
         for _ in range(2):

@@ -62,6 +62,7 @@ from .metrics import (
     slot_centres,
 )
 from .motion import best_label_iou, grid_ids, moving_regions
+from .precision import PRECISIONS
 from .segment import SlotSegmenter
 from .slotssm import OCSlotSSM
 
@@ -165,12 +166,15 @@ def held_object_scores(
     return row
 
 
-def adapted_scores(model: OCSlotSSM, clip: Clip, k: int, steps: int) -> dict[str, float]:
+def adapted_scores(
+    model: OCSlotSSM, clip: Clip, k: int, steps: int, precision: str = "auto"
+) -> dict[str, float]:
     """The video FG-ARI (as shown and of the decoder) and, where a hand carries an object,
-    held_iou of a copy of model adapted to this clip for `steps` steps, prefixed adapted_."""
+    held_iou of a copy of model adapted to this clip for `steps` steps (training in
+    `precision`, model/precision.py), prefixed adapted_."""
     from .adapt import adapt  # model/adapt.py builds on model/train.py, which imports this
 
-    adapted, report = adapt(model, clip.rgb, steps, seed=0)
+    adapted, report = adapt(model, clip.rgb, steps, seed=0, precision=precision)
     pred = predict_clip(adapted, clip.rgb, k)
     row = {"fg_ari": fg_ari(clip.masks, pred["slot_ids"])}
     row["decoder_fg_ari"] = fg_ari(clip.masks, pred["slot_ids_decoded"])
@@ -192,6 +196,7 @@ def evaluate(
     baselines: bool = True,
     progress: bool = True,
     adapt_steps: int = 0,
+    adapt_precision: str = "auto",
 ) -> dict:
     """Ground-truth scores of the model on rendered clips (see the module's docstring). With
     adapt_steps, also the scores of a copy adapted to each clip alone (model/adapt.py, seed 0;
@@ -217,7 +222,7 @@ def evaluate(
                 "decoder_held_iou": held_rows[-1]["decoder"],
             }
         if adapt_steps:
-            adapted_rows.append(adapted_scores(model, clip, n, adapt_steps))
+            adapted_rows.append(adapted_scores(model, clip, n, adapt_steps, adapt_precision))
             per_clip[clip.name] |= adapted_rows[-1]
         stats.append(mask_statistics(pred["masks"]))
         centres.append(slot_centres(pred["masks"]))
@@ -305,6 +310,7 @@ def evaluate_motion(
     progress: bool = True,
     adapt_steps: int = 0,
     held_out: list[Clip] | None = None,
+    adapt_precision: str = "auto",
 ) -> dict:
     """The motion score (model/motion.py) of real clips without ground truth. videos: (name,
     frames (T, S, S, 3) uint8) at the analysed size S; the model sees them at its own size.
@@ -333,7 +339,7 @@ def evaluate_motion(
             "moving_share": float(moving[scored].mean()) if scored.any() else float("nan"),
         }
         if adapt_steps:
-            adapted, report = adapt(model, small, adapt_steps, seed=0)
+            adapted, report = adapt(model, small, adapt_steps, seed=0, precision=adapt_precision)
             after = motion_scores(adapted, small, size, moving, scored, num_slots)
             row |= {f"adapted_{k}": v for k, v in after.items()}
             row |= {"adapt_seconds": report.seconds, "adapt_steps": report.steps}
@@ -392,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also score a copy adapted to each clip alone for this many steps (model/adapt.py)",
     )
     p.add_argument(
+        "--adapt-precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="--adapt-steps: precision of the adapting steps (auto: bf16 where the hardware "
+        "has it natively, model/precision.py; no: fp32)",
+    )
+    p.add_argument(
         "--held-out",
         default=None,
         help="--videos with --adapt-steps: a model.synth folder; each adapted copy's decoder "
@@ -429,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         p.exit(2, f"error: {err}\n")
     if args.videos:
-        result = evaluate_motion(model, videos, args.num_slots, True, args.adapt_steps, held_out)
+        result = evaluate_motion(
+            model, videos, args.num_slots, True, args.adapt_steps, held_out, args.adapt_precision
+        )
         result |= {"videos": str(args.videos), "fps": args.fps}
     else:
         if all(c.masks is None for c in clips):
@@ -439,7 +454,12 @@ def main(argv: list[str] | None = None) -> int:
                 "written by model.synth, or --videos for real clips)\n",
             )
         result = evaluate(
-            model, clips, args.num_slots, not args.no_baselines, adapt_steps=args.adapt_steps
+            model,
+            clips,
+            args.num_slots,
+            not args.no_baselines,
+            adapt_steps=args.adapt_steps,
+            adapt_precision=args.adapt_precision,
         )
         result |= {"data": str(args.data)}
     weights_file = Path(args.weights) / "model.safetensors"

@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .data import Clip, load_folder, sample_batch
+from .precision import training_precision
 from .refine import refine_masks
 from .slotssm import OCSlotSSM, SlotOutput
 
@@ -383,7 +384,8 @@ def parse_args(argv=None):
         "--mixed-precision",
         choices=["auto", "no", "fp16", "bf16"],
         default="auto",
-        help="auto: bf16 on CUDA, none on CPU",
+        help="auto: bf16 where the hardware has it natively (CUDA, CPUs with AMX or "
+        "AVX512-BF16; model/precision.py), else none (fp32)",
     )
     p.add_argument(
         "--contrast-weight",
@@ -507,9 +509,7 @@ def main(argv=None) -> None:
     from .evaluate import evaluate  # scikit-learn: training needs it, adapting (the app) not
 
     args = parse_args(argv)
-    mixed = args.mixed_precision
-    if mixed == "auto":
-        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    mixed = training_precision("cuda" if torch.cuda.is_available() else "cpu", args.mixed_precision)
     # cpu=True on a machine without CUDA makes torchrun / accelerate launch processes join with gloo
     acc = Accelerator(
         mixed_precision=mixed,
@@ -563,6 +563,10 @@ def main(argv=None) -> None:
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     model, opt = acc.prepare(model, opt)
+    # prepare() wraps forward in autocast for good; unwrapped, validation and the exported
+    # weights' checks run in fp32 as the app serves them, and mixed precision applies only
+    # inside train_steps' acc.autocast()
+    acc.unwrap_model(model, keep_fp32_wrapper=False)
     start = 0
     if ckpt.exists():
         acc.load_state(str(ckpt))

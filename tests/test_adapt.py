@@ -11,6 +11,7 @@ import torch
 from model import OCSlotSSM
 from model.adapt import adapt, adaptation_clip, seconds_per_step
 from model.data import load_folder
+from model.precision import training_precision
 from model.train import teacher_depth
 
 from .test_model import TINY
@@ -37,6 +38,7 @@ def test_adapting_learns_the_clip_and_leaves_the_original_alone(base, clip_rgb):
     adapted, report = adapt(base, clip_rgb, steps=40, lr=3e-3, batch=4, frames=4)
     assert all(torch.equal(v, base.state_dict()[k]) for k, v in before.items())
     assert not adapted.training and report.steps == 40 and report.device == "cpu"
+    assert report.precision == training_precision("cpu")  # bf16 where the CPU has it natively
     # the reconstruction of this very clip is better after than before
     video = torch.from_numpy(clip_rgb).permute(0, 3, 1, 2).float().div(255)[None]
     target = torch.nn.functional.avg_pool2d(video[0], 2)

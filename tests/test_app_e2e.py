@@ -87,6 +87,7 @@ def test_adapt_to_this_video_through_the_api(app, clip, tmp_path):
         meta = json.loads(z.read("meta.json"))
         z.extractall(tmp_path, [n for n in z.namelist() if n.startswith("adapted_weights/")])
     assert meta["adapted"]["steps"] == 4 and meta["adapted"]["device"] == "cpu"
+    assert meta["adapted"]["precision"] in ("bf16", "no")  # model/precision.py
     assert meta["timings_seconds"]["adapt"] > 0
     adapted = OCSlotSSM.from_pretrained(tmp_path / "adapted_weights")
     bundled = OCSlotSSM.from_pretrained(ROOT / "weights")

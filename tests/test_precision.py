@@ -1,0 +1,53 @@
+"""Training precision (model/precision.py): bf16 autocast where the hardware computes bf16
+natively, fp32 elsewhere; a bf16 run on the CPU trains, then validates and exports in fp32
+(the precision the app serves in), and adapting records the precision it trained in."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from model import OCSlotSSM
+from model.precision import NATIVE_SPEEDUP, cpu_bf16_speedup, training_precision
+
+from .test_train import TINY_CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_requested_precision_wins_and_auto_follows_the_measured_cpu():
+    assert training_precision("cpu", "no") == "no"
+    assert training_precision("cpu", "bf16") == "bf16"
+    speedup = cpu_bf16_speedup()
+    assert speedup > 0
+    assert training_precision("cpu") == ("bf16" if speedup >= NATIVE_SPEEDUP else "no")
+    assert training_precision("meta") == "no"  # no bf16 path known for other devices
+
+
+def test_bf16_training_on_the_cpu_validates_and_exports_in_fp32(tiny_synth, tmp_path):
+    """In a process of its own: Accelerate holds one precision per process. Before validation
+    ran outside autocast, its bf16 depth broke the metrics (numpy has no bf16)."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "model.train", "--data", str(tiny_synth), "--val"]
+    cmd += [str(tiny_synth), "--out", str(out), "--config", *TINY_CONFIG, "--steps", "40"]
+    cmd += ["--batch", "4", "--frames", "4", "--warmup", "5", "--log-every", "5"]
+    cmd += ["--lr", "2e-3", "--eval-every", "40", "--mixed-precision", "bf16"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mixed precision: bf16" in result.stdout
+    with (out / "log.csv").open() as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert sum(losses[-3:]) / 3 < 0.5 * losses[0], losses
+    with (out / "eval.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert 0 <= float(row["depth_absrel"]) < 10 and -1 <= float(row["fg_ari"]) <= 1
+    model = OCSlotSSM.from_pretrained(out / "weights")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert json.loads((out / "weights" / "config.json").read_text())["dim"] == 32
