@@ -52,7 +52,7 @@ def test_bench_tiny_writes_the_schema(tmp_path):
     assert re.search(r"\| \d+\.\d+ \(\d+\.\d+-\d+\.\d+\) \|", (tmp_path / "bench.md").read_text())
 
 
-def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
+def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
     from bench.quality import main as quality_main
 
     args = ["--train", str(tiny_synth), "--test", str(tiny_synth), "--out", str(tmp_path / "q")]
@@ -62,6 +62,8 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path):
     args += ["--config", "image_size=32", "dim=32", "encoder_channels=16", "decoder_hidden=32"]
     args += ["headdim=16", "num_slots=4"]
     quality_main(args)
+    # every run in the precision of the table's earlier runs (fp32), whatever the hardware has
+    assert capfd.readouterr().out.count("mixed precision: no") == 2
     record = json.loads((tmp_path / "quality.json").read_text())
     assert set(record["table"]) == {"slotssm", "slot_rnn"}
     for model, cols in record["table"].items():
