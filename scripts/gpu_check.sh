@@ -13,6 +13,8 @@
 # than here (7.2 and 10.5-12.5 ms against 4.7 and 6.7); 1 of the 2 CUDA tests failed on
 # tolerances since set from those runs; the batch tool made 95 frames/s on one thread (before
 # --threads), package 29 s of its 54.
+# Since the twenty-sixth session adapting trains in bf16 autocast on CUDA (model/precision.py;
+# it was fp32), so step 1's adapt timing is bf16's; on this CPU bf16 steps tied fp32 on quality.
 #
 # The GPU image has torch, opencv, scipy, einops, tqdm, accelerate and pytest but not PyAV
 # (nor gradio, which none of this needs). First, here (with PyPI):
