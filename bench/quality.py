@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench.figures import MODEL_COLOURS, save_figure
 from bench.scaling import MODELS
+from model.precision import PRECISIONS
 
 # (key in model.evaluate's JSON, column title); the decoder's score leads, as in the model card
 COLUMNS = [
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
     p.add_argument(
         "--mixed-precision",
-        choices=["no", "bf16", "auto"],
+        choices=PRECISIONS,
         default="no",
         help="of every run, so that models and seeds compare (no = fp32, what the table's "
         "runs so far used; auto = model.train's default, by the hardware)",

@@ -4,7 +4,6 @@ natively, fp32 elsewhere; a bf16 run on the CPU trains, then validates and expor
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import torch
 from model import OCSlotSSM
 from model.precision import NATIVE_SPEEDUP, cpu_bf16_speedup, training_precision
 
-from .test_train import TINY_CONFIG
+from .test_train import TINY_CONFIG, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,11 +41,9 @@ def test_bf16_training_on_the_cpu_validates_and_exports_in_fp32(tiny_synth, tmp_
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mixed precision: bf16" in result.stdout
-    with (out / "log.csv").open() as f:
-        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    losses = [float(r["loss"]) for r in read_csv(out / "log.csv")]
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0], losses
-    with (out / "eval.csv").open() as f:
-        (row,) = list(csv.DictReader(f))
+    (row,) = read_csv(out / "eval.csv")
     assert 0 <= float(row["depth_absrel"]) < 10 and -1 <= float(row["fg_ari"]) <= 1
     model = OCSlotSSM.from_pretrained(out / "weights")
     assert all(p.dtype == torch.float32 for p in model.parameters())
