@@ -78,6 +78,9 @@ class Config:
     mask_refine_eps: float = 1e-4
     rgb_head: bool = True  # also reconstruct RGB, so that videos without depth can train
     flow_head: bool = False  # also predict optical flow: a target that groups pixels by motion
+    # hidden units of a residual MLP for log-depth only (model/decoder.py), 0 = none: depth
+    # capacity that the masks do not share
+    depth_head: int = 0
     # also decode frame t + 1 from the slots of frame t, moved one step ahead by a small MLP and
     # shifted by a predicted motion (the paper's video prediction): a target that no single
     # frame can meet (train --predict-weight); the app never calls it
@@ -104,6 +107,10 @@ class Config:
             raise ValueError(
                 "mask_refine_radius must be >= 0 and mask_refine_eps > 0, got "
                 f"{self.mask_refine_radius} and {self.mask_refine_eps}"
+            )
+        if isinstance(self.depth_head, bool) or self.depth_head < 0:
+            raise ValueError(
+                f"depth_head is a number of hidden units >= 0, got {self.depth_head!r}"
             )
         if self.num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {self.num_slots}")

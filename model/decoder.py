@@ -13,9 +13,13 @@ relative to them: slots that read different places draw different, compact masks
 first training step, instead of all drawing the same average.
 
 Depth is the mask-weighted sum of the slots' log-depths; the slot ID of a pixel is the
-argmax of the masks. An optional flow head predicts each slot's optical flow the same way:
-an object moves as one piece, so flow rewards masks that follow whole objects, where colour
-alone rewards splitting an object along its texture or shading.
+argmax of the masks. An optional depth head (Config.depth_head) adds to each slot's
+log-depth a residual from an MLP of its own on the same first layer: capacity for depth that
+the masks and RGB do not share; trained alone on frozen weights (train --train-only
+depth_mlp) it improves depth while the masks stay exactly as they were. An optional flow
+head predicts each slot's optical flow the same way: an object moves as one piece, so flow
+rewards masks that follow whole objects, where colour alone rewards splitting an object
+along its texture or shading.
 """
 
 from __future__ import annotations
@@ -64,7 +68,14 @@ class Decoded:
 
 
 class SlotDecoder(nn.Module):
-    def __init__(self, dim: int, hidden: int, rgb_head: bool, flow_head: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        rgb_head: bool,
+        flow_head: bool = False,
+        depth_head: int = 0,
+    ):
         super().__init__()
         self.rgb_head, self.flow_head = rgb_head, flow_head
         # channels: alpha, log-depth (, rgb) (, flow): new heads go last, so that a checkpoint
@@ -84,6 +95,7 @@ class SlotDecoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(hidden, out_channels),
         )
+        self.depth_mlp = head_mlp(hidden, depth_head, 1) if depth_head else None
 
     def forward(
         self,
@@ -103,7 +115,7 @@ class SlotDecoder(nn.Module):
         step = len(slots) if torch.is_grad_enabled() else INFERENCE_FRAMES
         out = torch.cat(
             [
-                self.mlp(s + self.pos_in(r))
+                self.decode_cells(s + self.pos_in(r))
                 for s, r in zip(slot_term.split(step), relative.split(step), strict=True)
             ]
         )  # (B, N, P, C)
@@ -117,3 +129,29 @@ class SlotDecoder(nn.Module):
             rgb=out[:, :, 2:5].sigmoid() if self.rgb_head else None,
             flow=out[:, :, -2:] if self.flow_head else None,  # the last channels
         )
+
+    def decode_cells(self, first: Tensor) -> Tensor:
+        """The first layer's output (..., hidden) -> the channels (..., C); the depth head's
+        residual added to the log-depth channel."""
+        if self.depth_mlp is None:
+            return self.mlp(first)
+        # before the shared MLP, whose first ReLU works in place on `first`
+        residual = self.depth_mlp(first)
+        out = self.mlp(first)
+        return torch.cat([out[..., :1], out[..., 1:2] + residual, out[..., 2:]], dim=-1)
+
+
+def head_mlp(inputs: int, hidden: int, out_channels: int) -> nn.Sequential:
+    """ReLU, two hidden layers, a linear output that starts at zero: added to a trained
+    decoder, it changes nothing until it trains."""
+    net = nn.Sequential(
+        nn.ReLU(),
+        nn.Linear(inputs, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_channels),
+    )
+    nn.init.zeros_(net[-1].weight)
+    nn.init.zeros_(net[-1].bias)
+    return net

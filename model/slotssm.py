@@ -124,7 +124,7 @@ class OCSlotSSM(
 ):
     # modules that start as a no-op (a zero last layer), so a checkpoint without them loads into
     # a model with them and computes the same outputs at first (train.init_from)
-    neutral_modules = ("predictor.", "predict_shift.")
+    neutral_modules = ("predictor.", "predict_shift.", "decoder.depth_mlp.")
 
     # `config` is typed loosely on purpose: huggingface_hub would build a dataclass from the
     # saved JSON by silently dropping unknown keys; Config.from_dict refuses them instead.
@@ -140,7 +140,9 @@ class OCSlotSSM(
         self.blocks = nn.ModuleList(
             SlotSSMBlock(cfg, cfg.first_block_iters if i == 0 else 1) for i in range(cfg.num_blocks)
         )
-        self.decoder = SlotDecoder(cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head)
+        self.decoder = SlotDecoder(
+            cfg.dim, cfg.decoder_hidden, cfg.rgb_head, cfg.flow_head, cfg.depth_head
+        )
         if cfg.predict_next:
             # slots of frame t -> slots of frame t + 1, residual; and where each slot will be:
             # the decoder draws relative to a slot's position, so motion is a shift of that

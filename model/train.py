@@ -4,7 +4,8 @@ One CPU:            python -m model.train --data data/train --val data/val --out
 Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --nproc_per_node 8 -m model.train ...)
 Resume:             run the same command again: it continues from --out/checkpoint.
 
-Losses: log-depth (or --depth-loss silog), RGB reconstruction, two that are about time (flow,
+Losses: log-depth (squared error; --depth-loss log_l1: absolute, silog: scale-invariant), RGB
+reconstruction, two that are about time (flow,
 contrast), one about edges (distill), and a weighting of the first two (edge weight):
 - with flow_head=true, each frame's motion since the previous frame (--flow-weight), computed
   from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
@@ -25,6 +26,10 @@ contrast), one about edges (distill), and a weighting of the first two (edge wei
   depth and RGB decoded from frame t's slots, moved one step ahead by a small MLP and drawn
   around positions shifted by a predicted motion: a slot must carry its object's motion, which
   no single frame shows.
+
+--train-only NAME trains only the parameters whose names contain NAME, the rest frozen: e.g.
+--init weights --config depth_head=64 --train-only depth_mlp adds a depth head to trained
+weights and trains it alone, so depth improves and the masks stay bit for bit the same.
 
 Every --eval-every steps it scores the --val set (video FG-ARI, mIoU, depth AbsRel, mean max
 mask: 1/N means the slots do not decompose at all; slot centre spread: near 0 means slots keep
@@ -117,6 +122,8 @@ def losses(
         mean = (weight * diff).sum((1, 2, 3)) / per_frame
         has_depth = (known.sum((1, 2, 3)) > 0).float()
         d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
+    elif depth_loss == "log_l1":  # |log p - log t| ~ |p - t| / t: AbsRel's own error, per pixel
+        d = (cell * diff.abs()).sum() / (cell * known).sum().clamp_min(1.0)
     else:
         d = (cell * diff.pow(2)).sum() / (cell * known).sum().clamp_min(1.0)
     result = {"depth": d}
@@ -352,6 +359,14 @@ def parse_args(argv=None):
         "time_mixer (a baseline's temporal step on the trained encoder, slot encoder and decoder)",
     )
     p.add_argument(
+        "--train-only",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="train only the parameters whose names contain one of these and freeze the rest, "
+        "e.g. depth_mlp (with --config depth_head=64: better depth, the masks unchanged)",
+    )
+    p.add_argument(
         "--depth-from-init",
         action="store_true",
         help="clips without depth (your own videos) get the --init model's predicted depth as "
@@ -368,9 +383,10 @@ def parse_args(argv=None):
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument(
         "--depth-loss",
-        choices=["log", "silog"],
+        choices=["log", "log_l1", "silog"],
         default="log",
-        help="log: metric depth; silog: relative depth",
+        help="log: metric depth, squared error of log-depth; log_l1: its absolute error (close "
+        "to AbsRel); silog: relative depth",
     )
     p.add_argument("--depth-weight", type=float, default=1.0)
     p.add_argument("--rgb-weight", type=float, default=5.0)
@@ -499,6 +515,18 @@ def train_steps(
         yield step, loss, parts, grad_norm
 
 
+def freeze_all_but(model: torch.nn.Module, names: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """Freeze every parameter whose name contains none of `names` (none: all train); returns
+    the ones that train. Frozen weights get no gradient, so they end exactly as they began."""
+    trainable = [p for n, p in model.named_parameters() if not names or any(k in n for k in names)]
+    if not trainable:
+        raise SystemExit(f"error: --train-only {' '.join(names)} matches no parameter")
+    keep = {id(p) for p in trainable}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return trainable
+
+
 def best_fg_ari(eval_csv: Path, key: str = "fg_ari") -> float:
     """Highest validation score `key` logged so far (the row just appended included)."""
     with open(eval_csv) as f:
@@ -561,7 +589,8 @@ def main(argv=None) -> None:
         f"{acc.num_processes} process(es) on {acc.device}; mixed precision: {mixed}"
     )
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trainable = freeze_all_but(model, tuple(args.train_only))
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     model, opt = acc.prepare(model, opt)
     # prepare() wraps forward in autocast for good; unwrapped, validation and the exported
     # weights' checks run in fp32 as the app serves them, and mixed precision applies only

@@ -75,12 +75,14 @@ def watch_run(page, timeout: float = 180) -> tuple[list[str], bool]:
     """Poll the status line until the run is done: the distinct status texts seen, and
     whether Cancel was visible during the run."""
     seen, cancel_seen, deadline = [], False, time.time() + timeout
+    running = False  # a status of this run seen: a "Done" before it is the previous run's
     while time.time() < deadline:
         text, cancel = page.evaluate(POLL)
         if text and (not seen or seen[-1] != text):
             seen.append(text)
         cancel_seen |= cancel
-        if text.startswith("Done") and len(seen) > 1:  # not the previous run's result
+        running |= bool(text) and not text.startswith("Done")
+        if text.startswith("Done") and running:
             return seen, cancel_seen
         page.wait_for_timeout(30)
     raise AssertionError(f"no result after {timeout} s; status texts: {seen}")

@@ -139,6 +139,28 @@ def test_flow_head_streams_like_parallel(video):
     assert OCSlotSSM(TINY).decoder.mlp[-1].out_features + 2 == m.decoder.mlp[-1].out_features
 
 
+def test_depth_head_streams_like_parallel_and_only_adds_to_depth(video):
+    """The depth head (Config.depth_head) is per-slot decoding too: streaming agrees with the
+    parallel mode; its residual moves the depth and nothing else, and its gradient reaches it."""
+    torch.manual_seed(0)
+    m = OCSlotSSM(Config(**TINY.to_dict() | {"depth_head": 16})).eval()
+    torch.nn.init.normal_(m.decoder.depth_mlp[-1].weight, std=0.1)  # as if trained
+    plain = OCSlotSSM(TINY).eval()
+    plain.load_state_dict(m.state_dict(), strict=False)
+    with torch.no_grad():
+        full, without = m(video), plain(video)
+        cache = m.alloc_cache(batch=2)
+        streamed = torch.cat(
+            [m(video[:, t : t + 3], cache=cache).log_depth for t in (0, 3, 6, 9)], 1
+        )
+    assert rel_err(streamed, full.log_depth) < 1e-4
+    assert torch.equal(full.masks, without.masks) and torch.equal(full.rgb, without.rgb)
+    assert rel_err(full.log_depth, without.log_depth) > 1e-3
+    m.train()
+    m(video).log_depth.mean().backward()
+    assert m.decoder.depth_mlp[1].weight.grad.abs().sum() > 0
+
+
 def test_decoder_stride_2_decodes_finer_with_the_same_weights(model, video):
     """decoder_stride=2 evaluates the same per-slot decoder at every mask pixel instead of at
     the tokens (then upsampled): same parameters, same output shapes, different (finer) masks,

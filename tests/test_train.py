@@ -150,7 +150,7 @@ def test_flow_head_fits_the_flow_of_the_frames(tiny_synth):
 
 
 def test_silog_is_scale_invariant_per_frame_and_never_negative():
-    """--depth-loss silog: a prediction off by a constant factor in one frame pays
+    """--depth-loss log and log_l1 weight every pixel with depth alike; silog: a prediction off by a constant factor in one frame pays
     (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
     each frame (an open sky leaves few); a pixel-weighted first term with a frame-weighted
     second one went negative on such clips and was minimised by breaking depth."""
@@ -174,6 +174,8 @@ def test_silog_is_scale_invariant_per_frame_and_never_negative():
     assert silog.item() == pytest.approx(((1 - SILOG_LAMBDA) * offsets**2).mean().item(), rel=1e-5)
     metric = losses(out, video, depth, "log")["depth"]  # pixel-weighted: frame 0 dominates
     assert metric.item() == pytest.approx((16 * 0.25 + 1 * 1.0) / 17, rel=1e-5)
+    l1 = losses(out, video, depth, "log_l1")["depth"]  # the same weighting, absolute errors
+    assert l1.item() == pytest.approx((16 * 0.5 + 1 * 1.0) / 17, rel=1e-5)
     torch.manual_seed(0)
     for _ in range(5):
         out.log_depth = torch.randn(1, 2, 4, 4) * 3
@@ -217,6 +219,49 @@ def test_init_from_adds_the_video_predictor_as_no_change():
     torch.testing.assert_close(b.next_log_depth, b.log_depth)
     with pytest.raises(ValueError, match="differ in parameters"):
         init_from(plain, ahead.state_dict())
+
+
+def test_depth_head_trained_alone_improves_depth_and_leaves_the_masks_as_they_were(
+    tiny_synth, tmp_path
+):
+    """--init weights --config depth_head=16 --train-only depth_mlp: the head starts as no
+    change, every other weight ends bit-identical (so the masks and slot IDs are the same),
+    and the depth loss falls."""
+    torch.manual_seed(0)
+    train([tiny_synth], tmp_path / "base", 5, "--eval-every", "5")
+    base = OCSlotSSM.from_pretrained(tmp_path / "base" / "weights").eval()
+    train(
+        [tiny_synth],
+        tmp_path / "depth",
+        40,
+        "--init",
+        str(tmp_path / "base" / "weights"),
+        "--config",
+        *TINY_CONFIG,
+        "depth_head=16",
+        "--train-only",
+        "depth_mlp",
+        "--lr",
+        "3e-3",
+        "--eval-every",
+        "40",
+    )
+    tuned = OCSlotSSM.from_pretrained(tmp_path / "depth" / "weights").eval()
+    assert tuned.config.depth_head
+    state = tuned.state_dict()
+    for name, value in base.state_dict().items():
+        assert torch.equal(state[name], value), name
+    assert state["decoder.depth_mlp.5.weight"].abs().sum() > 0  # started at zero, trained
+    clips = load_folder(tiny_synth, 32)
+    video = torch.from_numpy(np.stack([c.rgb[:4] for c in clips])).permute(0, 1, 4, 2, 3) / 255
+    depth = torch.from_numpy(np.stack([c.depth[:4] for c in clips]))
+    with torch.no_grad():
+        before, after = base(video), tuned(video)
+    assert torch.equal(before.masks, after.masks)
+    loss = [losses(out, video, depth, "log")["depth"].item() for out in (before, after)]
+    assert loss[1] < 0.9 * loss[0], loss
+    with pytest.raises(SystemExit, match="matches no parameter"):
+        train([tiny_synth], tmp_path / "none", 1, "--train-only", "no_such_module")
 
 
 def test_init_from_widens_the_decoder_without_changing_its_output():
