@@ -138,7 +138,8 @@ class SlotDecoder(nn.Module):
         # before the shared MLP, whose first ReLU works in place on `first`
         residual = self.depth_mlp(first)
         out = self.mlp(first)
-        return torch.cat([out[..., :1], out[..., 1:2] + residual, out[..., 2:]], dim=-1)
+        out[..., 1:2] += residual  # in place: a Linear's backward does not need its output
+        return out
 
 
 def head_mlp(inputs: int, hidden: int, out_channels: int) -> nn.Sequential:

@@ -122,10 +122,9 @@ def losses(
         mean = (weight * diff).sum((1, 2, 3)) / per_frame
         has_depth = (known.sum((1, 2, 3)) > 0).float()
         d = ((mean_sq - SILOG_LAMBDA * mean**2) * has_depth).sum() / has_depth.sum().clamp_min(1.0)
-    elif depth_loss == "log_l1":  # |log p - log t| ~ |p - t| / t: AbsRel's own error, per pixel
-        d = (cell * diff.abs()).sum() / (cell * known).sum().clamp_min(1.0)
-    else:
-        d = (cell * diff.pow(2)).sum() / (cell * known).sum().clamp_min(1.0)
+    else:  # log: squared error; log_l1: |log p - log t| ~ |p - t| / t, AbsRel's own, per pixel
+        err = diff.abs() if depth_loss == "log_l1" else diff.pow(2)
+        d = (cell * err).sum() / (cell * known).sum().clamp_min(1.0)
     result = {"depth": d}
     if out.rgb is not None:
         target_rgb = F.avg_pool2d(video.flatten(0, 1), k).view_as(out.rgb)
@@ -518,12 +517,11 @@ def train_steps(
 def freeze_all_but(model: torch.nn.Module, names: tuple[str, ...]) -> list[torch.nn.Parameter]:
     """Freeze every parameter whose name contains none of `names` (none: all train); returns
     the ones that train. Frozen weights get no gradient, so they end exactly as they began."""
-    trainable = [p for n, p in model.named_parameters() if not names or any(k in n for k in names)]
+    for name, p in model.named_parameters():
+        p.requires_grad_(not names or any(k in name for k in names))
+    trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise SystemExit(f"error: --train-only {' '.join(names)} matches no parameter")
-    keep = {id(p) for p in trainable}
-    for p in model.parameters():
-        p.requires_grad_(id(p) in keep)
     return trainable
 
 

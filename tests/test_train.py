@@ -150,8 +150,8 @@ def test_flow_head_fits_the_flow_of_the_frames(tiny_synth):
 
 
 def test_silog_is_scale_invariant_per_frame_and_never_negative():
-    """--depth-loss log and log_l1 weight every pixel with depth alike; silog: a prediction off by a constant factor in one frame pays
-    (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
+    """--depth-loss log and log_l1 weight every pixel with depth alike; silog: a prediction
+    off by a constant factor in one frame pays (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
     each frame (an open sky leaves few); a pixel-weighted first term with a frame-weighted
     second one went negative on such clips and was minimised by breaking depth."""
     from model.train import SILOG_LAMBDA
@@ -252,9 +252,8 @@ def test_depth_head_trained_alone_improves_depth_and_leaves_the_masks_as_they_we
     for name, value in base.state_dict().items():
         assert torch.equal(state[name], value), name
     assert state["decoder.depth_mlp.5.weight"].abs().sum() > 0  # started at zero, trained
-    clips = load_folder(tiny_synth, 32)
-    video = torch.from_numpy(np.stack([c.rgb[:4] for c in clips])).permute(0, 1, 4, 2, 3) / 255
-    depth = torch.from_numpy(np.stack([c.depth[:4] for c in clips]))
+    batch = sample_batch(load_folder(tiny_synth, 32), 6, 4, np.random.default_rng(0))
+    video, depth = batch["video"], batch["depth"]
     with torch.no_grad():
         before, after = base(video), tuned(video)
     assert torch.equal(before.masks, after.masks)
