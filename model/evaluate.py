@@ -14,8 +14,10 @@ masks, no refinement or tracking), memoryless_fg_ari (the same with the SSM stat
 every frame, i.e. each frame run as a clip of its own) and memory_worth (decoder_fg_ari -
 memoryless_fg_ari: what the model's memory is worth); the segmentation scores of every stage
 ("stages": "untracked", the masks before tracking; "decoded"; "memoryless"), every clip's
-scores ("clips", for `python -m model.compare`: two weights, clip by clip), and the same
-numbers for the baselines:
+scores ("clips", for `python -m model.compare`: two weights, clip by clip),
+objects_without_slot_by_size (all clips' objects pooled, binned by size: the share that no
+slot of the decoder, or of the slots as shown, mostly covers), and the same numbers for the
+baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
 
@@ -57,9 +59,11 @@ from .metrics import (
     frame_fg_ari,
     mask_statistics,
     matched_miou,
+    objects_by_size,
     slot_allocation,
     slot_centre_spread,
     slot_centres,
+    without_slot_by_size,
 )
 from .motion import best_label_iou, grid_ids, moving_regions
 from .precision import PRECISIONS
@@ -207,6 +211,7 @@ def evaluate(
     held_rows, adapted_rows = [], []  # clips where a hand carries an object; adapted copies
     stages = {"untracked": [], "decoded": [], "memoryless": []}
     per_clip = {}  # for paired comparisons of two weights on the same clips (model/compare.py)
+    objects = {"decoder": [], "shown": []}  # every object: (size, has a slot of its own)
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
@@ -215,6 +220,9 @@ def evaluate(
             rows.append(score(clip, pred[f"slot_ids_{stage}"], None))
             if "fg_ari" in rows[-1]:
                 per_clip[clip.name][f"{stage}_fg_ari"] = rows[-1]["fg_ari"]
+        if clip.masks is not None:
+            objects["decoder"] += objects_by_size(clip.masks, pred["slot_ids_decoded"])
+            objects["shown"] += objects_by_size(clip.masks, pred["slot_ids"])
         if clip.held and clip.masks is not None:  # a hand carries an object: does a slot keep it?
             held_rows.append(held_object_scores(clip, pred, n, kmeans=baselines))
             per_clip[clip.name] |= {
@@ -253,6 +261,10 @@ def evaluate(
     # where the decoder's FG-ARI goes: objects no slot takes, swallowed by the background's
     # slots, and what undoing splits or that absorption would be worth (model/metrics.py)
     result |= {f"decoder_{k}": decoded.get(k, float("nan")) for k in SLOT_ALLOCATION_KEYS}
+    if objects["decoder"]:  # which objects get none: pooled over all clips' objects, by size
+        result["objects_without_slot_by_size"] = {
+            source: without_slot_by_size(rows) for source, rows in objects.items()
+        }
     if held_rows:  # clips where a hand carries an object (model.synth --scenes hand)
         held = mean_scores(held_rows)
         result |= {"held_iou": held["shown"], "decoder_held_iou": held["decoder"]}

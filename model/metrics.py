@@ -53,6 +53,48 @@ SLOT_ALLOCATION_KEYS = (
 )
 
 
+def slot_owners(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[int, int]:
+    """slot -> the ground-truth id (0: background) it mostly covers over the clip."""
+    owner = {}
+    for slot in np.unique(pred_ids):
+        ids, counts = np.unique(true_ids[pred_ids == slot], return_counts=True)
+        owner[int(slot)] = int(ids[counts.argmax()])
+    return owner
+
+
+# object sizes (px: the side of a square of an object's mean area per frame) where
+# objects_by_size's bins start; the last bin is open
+OBJECT_SIZE_BINS = (0, 6, 8, 11, 16)
+
+
+def objects_by_size(true_ids: np.ndarray, pred_ids: np.ndarray) -> list[tuple[float, bool]]:
+    """Every object of a clip (T, H, W) as (size, whether a slot mostly covers it): size is
+    the side in pixels of a square of the object's mean area per frame. Pooled over clips by
+    model.evaluate, it says which objects get no slot of their own."""
+    covered = set(slot_owners(true_ids, pred_ids).values())
+    ids, areas = np.unique(true_ids[true_ids > 0], return_counts=True)
+    return [
+        (float(np.sqrt(area / len(true_ids))), int(i) in covered)
+        for i, area in zip(ids, areas, strict=True)
+    ]
+
+
+def without_slot_by_size(objects: list[tuple[float, bool]]) -> dict[str, dict[str, float]]:
+    """Pooled (size, covered) rows -> per size bin of OBJECT_SIZE_BINS ("6-8 px", "16+ px"):
+    the number of objects and the share without a slot of their own."""
+    sizes = np.array([size for size, _ in objects])
+    missed = np.array([not covered for _, covered in objects])
+    bins = {}
+    for lo, hi in zip(OBJECT_SIZE_BINS, (*OBJECT_SIZE_BINS[1:], np.inf), strict=True):
+        inside = (sizes >= lo) & (sizes < hi)
+        name = f"{lo}-{hi} px" if np.isfinite(hi) else f"{lo}+ px"
+        bins[name] = {
+            "objects": int(inside.sum()),
+            "without_slot": float(missed[inside].mean()) if inside.any() else float("nan"),
+        }
+    return bins
+
+
 def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, float]:
     """Where the objects' pixels go, over a whole clip. Each slot is given the ground-truth
     id it mostly covers (0: background). objects_without_slot: the share of objects that no
@@ -66,10 +108,7 @@ def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, flo
     if not objects:
         return dict.fromkeys(SLOT_ALLOCATION_KEYS, float("nan"))
     pred, true = pred_ids.astype(np.int64), true_ids.astype(np.int64)
-    owner = {}  # slot -> the ground-truth id it mostly covers
-    for slot in np.unique(pred):
-        ids, counts = np.unique(true[pred == slot], return_counts=True)
-        owner[slot] = ids[counts.argmax()]
+    owner = slot_owners(true, pred)
     in_background_slot = np.isin(pred, [s for s, o in owner.items() if o == 0])
     fg = true > 0
     merged = pred.copy()  # a slot that mostly covers object o becomes "o" (new labels above)

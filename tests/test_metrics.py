@@ -7,9 +7,11 @@ from model.metrics import (
     frame_fg_ari,
     mask_statistics,
     matched_miou,
+    objects_by_size,
     slot_allocation,
     slot_centre_spread,
     slot_centres,
+    without_slot_by_size,
 )
 
 
@@ -112,3 +114,18 @@ def test_slot_centre_spread_separates_positional_from_moving_slots():
     assert slot_centre_spread(fixed) == pytest.approx(0.0, abs=1e-9)
     assert 0.2 < slot_centre_spread([c[:2] for c in moving]) < 0.35
     assert np.isnan(slot_centre_spread(fixed[:1]))
+
+
+def test_objects_by_size_says_which_objects_get_no_slot(truth):
+    """Two 4x4 objects (size 4 px); a third of 1 px that the background's slot swallows."""
+    small = truth.copy()
+    small[:, 0, 7] = 3
+    pred = np.where(small == 3, 0, small)  # objects 1 and 2 get slots, object 3 none
+    rows = objects_by_size(small, pred)
+    assert rows == [(4.0, True), (4.0, True), (1.0, False)]
+    bins = without_slot_by_size(rows + [(20.0, True), (7.0, False), (7.5, True)])
+    assert bins["0-6 px"] == {"objects": 3, "without_slot": pytest.approx(1 / 3)}
+    assert bins["6-8 px"] == {"objects": 2, "without_slot": 0.5}
+    assert bins["16+ px"] == {"objects": 1, "without_slot": 0.0}
+    assert bins["8-11 px"]["objects"] == 0 and np.isnan(bins["8-11 px"]["without_slot"])
+    assert sum(b["objects"] for b in bins.values()) == 6

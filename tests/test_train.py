@@ -600,6 +600,10 @@ def test_evaluate_cli_writes_the_contract(tiny_synth, tmp_path):
         metrics[f"decoder_fg_ari_{k}"] for k in ("splits_merged", "absorption_undone")
     )
     assert metrics["decoder_fg_ari"] - 1e-9 <= merged <= undone + 1e-9
+    # which objects get no slot, by size: every object counted once per source
+    by_size = metrics["objects_without_slot_by_size"]
+    counts = {src: sum(b["objects"] for b in by_size[src].values()) for src in by_size}
+    assert set(counts) == {"decoder", "shown"} and counts["decoder"] == counts["shown"] > 0
     # the earlier stages of the slot IDs; trained without refinement, untracked = decoded
     assert stages["untracked"]["fg_ari"] == pytest.approx(stages["decoded"]["fg_ari"])
     assert -1 <= stages["decoded"]["miou"] <= 1
