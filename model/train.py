@@ -626,6 +626,7 @@ def main(argv=None) -> None:
                 if val:
                     metrics = evaluate(core, val, baselines=False, progress=False)
                     metrics.pop("clips")  # per-clip scores: for model.compare, not the log
+                    metrics.pop("objects_without_slot_by_size", None)  # nested: the JSON's
                     stages = metrics.pop("stages")  # the same scores before tracking/refinement
                     # val clips with a hand: flattened with the stages, as held_* columns
                     stages["held"] = metrics.pop("held_object", {})
