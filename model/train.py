@@ -5,8 +5,8 @@ Several GPUs:       accelerate launch -m model.train --data ... (or torchrun --n
 Resume:             run the same command again: it continues from --out/checkpoint.
 
 Losses: log-depth (squared error; --depth-loss log_l1: absolute, silog: scale-invariant), RGB
-reconstruction, two that are about time (flow,
-contrast), one about edges (distill), and a weighting of the first two (edge weight):
+reconstruction, two that are about time (flow, contrast), one about edges (distill), and a
+weighting of the first two (edge weight):
 - with flow_head=true, each frame's motion since the previous frame (--flow-weight), computed
   from the frames by OpenCV (model/flow.py), so real videos without depth have it too. An
   object moves as one piece, so flow rewards masks that follow whole objects; and only a

@@ -20,6 +20,7 @@ from einops import rearrange
 from sklearn.linear_model import RidgeCV
 
 from model.data import load_folder
+from model.metrics import depth_metrics
 from model.slotssm import OCSlotSSM
 
 
@@ -62,8 +63,7 @@ def absrel(clips, scale_per_frame: np.ndarray | None = None) -> float:
         if scale_per_frame is not None:
             pred = pred * scale_per_frame[i : i + len(pred), None, None]
         i += len(pred)
-        valid = true > 0
-        scores.append(np.mean(np.abs(pred[valid] - true[valid]) / true[valid]))
+        scores.append(depth_metrics(pred, true)["absrel"])
     return float(np.mean(scores))
 
 
@@ -104,5 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     main()

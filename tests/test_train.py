@@ -151,9 +151,10 @@ def test_flow_head_fits_the_flow_of_the_frames(tiny_synth):
 
 def test_silog_is_scale_invariant_per_frame_and_never_negative():
     """--depth-loss log and log_l1 weight every pixel with depth alike; silog: a prediction
-    off by a constant factor in one frame pays (1 - lambda) log(factor)^2 for that frame, whatever the number of pixels with depth in
-    each frame (an open sky leaves few); a pixel-weighted first term with a frame-weighted
-    second one went negative on such clips and was minimised by breaking depth."""
+    off by a constant factor in one frame pays (1 - lambda) log(factor)^2 for that frame,
+    whatever the number of pixels with depth in each frame (an open sky leaves few); a
+    pixel-weighted first term with a frame-weighted second one went negative on such clips
+    and was minimised by breaking depth."""
     from model.train import SILOG_LAMBDA
 
     depth = torch.full((1, 2, 8, 8), 2.0)
