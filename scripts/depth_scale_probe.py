@@ -1,7 +1,7 @@
 """Is the shipped weights' depth-scale error predictable from what the network computes per
 frame? (model card, "The scale of depth", twenty-eighth session)
 
-    python scripts/depth_scale_probe.py --train data/train12 --train-clips 500 --val data/val
+    PYTHONPATH=. python scripts/depth_scale_probe.py --train data/train12 --train-clips 500  # 33 s
 
 Per validation clip: the log-scale error (median of log true - log predicted depth) and its
 spread between frames; AbsRel as predicted, with each clip and each frame rescaled by its own
@@ -9,31 +9,44 @@ error (oracles). Then ridge regressions (regularisation by cross-validation) fit
 training clips' frames predict a frame's error from the mean of the slots the decoder sees,
 from the encoder's tokens averaged over the frame, or over its four quadrants: R^2 on the
 validation frames, and validation AbsRel once corrected by the prediction.
+
+    PYTHONPATH=. python scripts/depth_scale_probe.py --heads data/train --heads-clips 4000  # 8 min
+
+adds two small nonlinear networks trained on more clips (two frames of each): a CNN on the
+encoder's token grid and a CNN on the RGB frame, each predicting the frame's error (R^2, AbsRel
+corrected), and the RGB CNN once more predicting the frame's true log-scale itself, to set the
+shipped model's own error beside a dedicated estimator's.
 """
 
 import argparse
+import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from sklearn.linear_model import RidgeCV
+from torch import nn
 
 from model.data import load_folder
 from model.metrics import depth_metrics
 from model.slotssm import OCSlotSSM
 
 
-def frame_features(model: OCSlotSSM, folder: str, limit: int | None):
-    """Every frame's features, log-scale error, and each clip's (depth, predicted depth)."""
+def frame_features(model: OCSlotSSM, folder: str, limit: int | None, every: int = 1):
+    """Features, log-scale error and true log-scale of every `every`-th frame, each clip's
+    (depth, predicted depth) and, for the heads, the frames' token grids and RGB. The scales
+    (frames, 2): each frame's median log-depth, true and predicted, over its valid pixels."""
     grab = {}
     hooks = [
         model.encoder.register_forward_hook(lambda m, a, o: grab.__setitem__("tokens", o)),
         model.decoder.register_forward_pre_hook(lambda m, a: grab.__setitem__("slots", a[0])),
     ]
-    feats, errors, clips = {"mean slot": [], "tokens": [], "token quadrants": []}, [], []
+    feats = {"mean slot": [], "tokens": [], "token quadrants": [], "grid": [], "rgb": []}
+    errors, scales, clips = [], [], []
     for c in load_folder(folder, model.config.image_size, limit=limit):
         video = torch.from_numpy(c.rgb).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
+        keep = slice(every - 1, None, every)
         with torch.inference_mode():
             out = model(video)
             depth = F.interpolate(
@@ -41,19 +54,23 @@ def frame_features(model: OCSlotSSM, folder: str, limit: int | None):
             )[:, 0].exp()
             tokens = grab["tokens"]  # (T, L, D)
             grid = rearrange(tokens, "t (y x) d -> t d y x", y=int(tokens.shape[1] ** 0.5))
-            feats["mean slot"].append(model.decoder.norm(grab["slots"]).mean(1).numpy())
-            feats["tokens"].append(tokens.mean(1).numpy())
-            feats["token quadrants"].append(F.adaptive_avg_pool2d(grid, 2).flatten(1).numpy())
-        depth = depth.numpy()
-        valid = c.depth > 0
-        errors += [
-            np.median(np.log(c.depth[t][valid[t]]) - np.log(depth[t][valid[t]]))
-            for t in range(len(depth))
-        ]
-        clips.append((c.depth, depth))
+            feats["mean slot"].append(model.decoder.norm(grab["slots"]).mean(1)[keep].numpy())
+            feats["tokens"].append(tokens.mean(1)[keep].numpy())
+            feats["token quadrants"].append(F.adaptive_avg_pool2d(grid, 2).flatten(1)[keep].numpy())
+            feats["grid"].append(grid[keep].half().numpy())
+            feats["rgb"].append(c.rgb[keep])
+        depth = depth.numpy()[keep]
+        true = c.depth[keep]
+        for t in range(len(depth)):
+            valid = true[t] > 0
+            # the frame's log-scale: true, and as the model predicts it (same pixels)
+            scales.append([np.median(np.log(true[t][valid])), np.median(np.log(depth[t][valid]))])
+            errors.append(np.median(np.log(true[t][valid]) - np.log(depth[t][valid])))
+        clips.append((true, depth))
     for h in hooks:
         h.remove()
-    return {k: np.concatenate(v) for k, v in feats.items()}, np.array(errors), clips
+    feats = {k: np.concatenate(v) for k, v in feats.items()}
+    return feats, np.array(errors, np.float32), np.array(scales, np.float32), clips
 
 
 def absrel(clips, scale_per_frame: np.ndarray | None = None) -> float:
@@ -67,16 +84,59 @@ def absrel(clips, scale_per_frame: np.ndarray | None = None) -> float:
     return float(np.mean(scores))
 
 
+def cnn(channels: int, size: int) -> nn.Module:
+    """Strided 3x3 convolutions down to 4x4, then an MLP to one number."""
+    layers, c = [], channels
+    for _ in range(int(math.log2(size // 4))):
+        layers += [nn.Conv2d(c, 64, 3, 2, 1), nn.GELU()]
+        c = 64
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 16, 64), nn.GELU(), nn.Linear(64, 1))
+
+
+def fit_head(x: torch.Tensor, y: np.ndarray, x_val: torch.Tensor, epochs: int = 6) -> np.ndarray:
+    """A CNN fitted to y (absolute error, AdamW, one-cycle schedule); its validation prediction."""
+    torch.manual_seed(0)
+    net = cnn(x.shape[1], x.shape[-1])
+    target, mean = torch.from_numpy(y), float(y.mean())
+    steps = epochs * (len(x) // 64)
+    opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=steps)
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for i in range(0, len(x) - 63, 64):
+            idx = order[i : i + 64]
+            loss = (net(x[idx].float())[:, 0] + mean - target[idx]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        return (
+            torch.cat(
+                [net(x_val[i : i + 256].float())[:, 0] for i in range(0, len(x_val), 256)]
+            ).numpy()
+            + mean
+        )
+
+
+def as_input(feats: dict, key: str) -> torch.Tensor:
+    if key == "rgb":
+        return torch.from_numpy(feats["rgb"]).permute(0, 3, 1, 2).div(255)
+    return torch.from_numpy(feats["grid"])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default="weights")
     p.add_argument("--train", default="data/train12")
     p.add_argument("--train-clips", type=int, default=500)
     p.add_argument("--val", default="data/val")
+    p.add_argument("--heads", help="clips to train the nonlinear heads on (e.g. data/train)")
+    p.add_argument("--heads-clips", type=int, default=4000)
     args = p.parse_args()
     model = OCSlotSSM.from_pretrained(args.weights).eval()
-    x_train, y_train, _ = frame_features(model, args.train, args.train_clips)
-    x_val, y_val, clips = frame_features(model, args.val, None)
+    x_train, y_train, _, _ = frame_features(model, args.train, args.train_clips)
+    x_val, y_val, s_val, clips = frame_features(model, args.val, None)  # s_val: true, predicted
 
     per_clip, spread, offsets, i = [], [], [], 0
     for _, pred in clips:
@@ -93,7 +153,9 @@ def main() -> None:
         f"AbsRel {absrel(clips):.4f}; each clip rescaled {absrel(clips, np.concatenate(offsets)):.4f}; "
         f"each frame rescaled {absrel(clips, np.exp(y_val)):.4f}"
     )
-    for name in x_train:
+    slope = np.polyfit(s_val[:, 1], s_val[:, 0], 1)[0]
+    print(f"true on predicted log-scale per frame: slope {slope:.2f} (1 = calibrated)")
+    for name in ("mean slot", "tokens", "token quadrants"):
         fit = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x_train[name], y_train)
         pred = fit.predict(x_val[name])
         r2 = 1 - np.mean((y_val - pred) ** 2) / np.var(y_val)
@@ -101,6 +163,20 @@ def main() -> None:
             f"{name}: R^2 val {r2:.2f} (train {fit.score(x_train[name], y_train):.2f}); "
             f"AbsRel corrected {absrel(clips, np.exp(pred)):.4f}"
         )
+    if args.heads is None:
+        return
+    x_heads, y_heads, s_heads, _ = frame_features(model, args.heads, args.heads_clips, every=4)
+    print(f"heads: {len(y_heads)} frames of {args.heads}")
+    for key, name in (("grid", "CNN on the token grid"), ("rgb", "CNN on the RGB frame")):
+        pred = fit_head(as_input(x_heads, key), y_heads, as_input(x_val, key))
+        r2 = 1 - np.mean((y_val - pred) ** 2) / np.var(y_val)
+        print(f"{name}: R^2 val {r2:.2f}; AbsRel corrected {absrel(clips, np.exp(pred)):.4f}")
+    pred = fit_head(as_input(x_heads, "rgb"), s_heads[:, 0], as_input(x_val, "rgb"))
+    true, own = s_val.T
+    print(
+        f"true log-scale per frame (spread {true.std():.3f}): error spread of the shipped model "
+        f"{np.std(true - own):.3f}, of the CNN on the RGB frame {np.std(true - pred):.3f}"
+    )
 
 
 if __name__ == "__main__":
