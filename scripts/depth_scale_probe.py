@@ -111,12 +111,8 @@ def fit_head(x: torch.Tensor, y: np.ndarray, x_val: torch.Tensor, epochs: int = 
             opt.step()
             sched.step()
     with torch.no_grad():
-        return (
-            torch.cat(
-                [net(x_val[i : i + 256].float())[:, 0] for i in range(0, len(x_val), 256)]
-            ).numpy()
-            + mean
-        )
+        pred = [net(x_val[i : i + 256].float())[:, 0] for i in range(0, len(x_val), 256)]
+    return torch.cat(pred).numpy() + mean
 
 
 def as_input(feats: dict, key: str) -> torch.Tensor:
