@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from sklearn.linear_model import RidgeCV
+from sklearn.metrics import r2_score
 from torch import nn
 
 from model.data import load_folder
@@ -44,9 +45,9 @@ def frame_features(model: OCSlotSSM, folder: str, limit: int | None, every: int 
     ]
     feats = {"mean slot": [], "tokens": [], "token quadrants": [], "grid": [], "rgb": []}
     errors, scales, clips = [], [], []
+    keep = slice(every - 1, None, every)
     for c in load_folder(folder, model.config.image_size, limit=limit):
         video = torch.from_numpy(c.rgb).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
-        keep = slice(every - 1, None, every)
         with torch.inference_mode():
             out = model(video)
             depth = F.interpolate(
@@ -63,9 +64,10 @@ def frame_features(model: OCSlotSSM, folder: str, limit: int | None, every: int 
         true = c.depth[keep]
         for t in range(len(depth)):
             valid = true[t] > 0
+            log_true, log_pred = np.log(true[t][valid]), np.log(depth[t][valid])
             # the frame's log-scale: true, and as the model predicts it (same pixels)
-            scales.append([np.median(np.log(true[t][valid])), np.median(np.log(depth[t][valid]))])
-            errors.append(np.median(np.log(true[t][valid]) - np.log(depth[t][valid])))
+            scales.append([np.median(log_true), np.median(log_pred)])
+            errors.append(np.median(log_true - log_pred))
         clips.append((true, depth))
     for h in hooks:
         h.remove()
@@ -154,9 +156,8 @@ def main() -> None:
     for name in ("mean slot", "tokens", "token quadrants"):
         fit = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x_train[name], y_train)
         pred = fit.predict(x_val[name])
-        r2 = 1 - np.mean((y_val - pred) ** 2) / np.var(y_val)
         print(
-            f"{name}: R^2 val {r2:.2f} (train {fit.score(x_train[name], y_train):.2f}); "
+            f"{name}: R^2 val {r2_score(y_val, pred):.2f} (train {fit.score(x_train[name], y_train):.2f}); "
             f"AbsRel corrected {absrel(clips, np.exp(pred)):.4f}"
         )
     if args.heads is None:
@@ -165,8 +166,9 @@ def main() -> None:
     print(f"heads: {len(y_heads)} frames of {args.heads}")
     for key, name in (("grid", "CNN on the token grid"), ("rgb", "CNN on the RGB frame")):
         pred = fit_head(as_input(x_heads, key), y_heads, as_input(x_val, key))
-        r2 = 1 - np.mean((y_val - pred) ** 2) / np.var(y_val)
-        print(f"{name}: R^2 val {r2:.2f}; AbsRel corrected {absrel(clips, np.exp(pred)):.4f}")
+        print(
+            f"{name}: R^2 val {r2_score(y_val, pred):.2f}; AbsRel corrected {absrel(clips, np.exp(pred)):.4f}"
+        )
     pred = fit_head(as_input(x_heads, "rgb"), s_heads[:, 0], as_input(x_val, "rgb"))
     true, own = s_val.T
     print(
