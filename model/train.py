@@ -315,6 +315,19 @@ def append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def drop_rows_after(path: Path, step: int) -> None:
+    """Forget what a run logged past its last checkpoint: resumed, it runs those steps again."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, [r for r in reader if int(r["step"]) <= step]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m model.train",
@@ -599,6 +612,9 @@ def main(argv=None) -> None:
         acc.load_state(str(ckpt))
         start = json.loads((ckpt / "step.json").read_text())["step"]
         acc.print(f"resumed from {ckpt} at step {start}")
+        if acc.is_main_process:
+            for log in ("log.csv", "eval.csv"):
+                drop_rows_after(out / log, start)
 
     bar = tqdm(total=args.steps, initial=start, disable=not acc.is_main_process, desc="train")
     t_last = time.time()

@@ -473,6 +473,16 @@ def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
+def test_resume_forgets_what_was_logged_after_the_checkpoint(tiny_synth, tmp_path):
+    train([tiny_synth], tmp_path / "run", 10, "--eval-every", "10")
+    log = tmp_path / "run" / "log.csv"
+    row = read_csv(log)[-1] | {"step": "15"}  # a run killed after logging step 15
+    with log.open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(row)).writerow(row)
+    train([tiny_synth], tmp_path / "run", 20, "--eval-every", "10")
+    assert [int(r["step"]) for r in read_csv(log)] == [5, 10, 15, 20]
+
+
 def test_two_processes_train_together(tiny_synth, tmp_path):
     """torchrun starts two CPU processes; Accelerate joins them with gloo and averages grads."""
     env = os.environ | {"OMP_NUM_THREADS": "1"}
