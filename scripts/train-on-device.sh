@@ -62,6 +62,12 @@ timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --se
 timeout 60 python3 -m model.synth --out "$W/hand" --videos "$(scale 4 64)" --seed 77 --preset mixed \
   --scenes hand --cameras static --frames 24 --camera-distance 0.5 --size "$SIZE" \
   --workers $WORKERS >> "$OUT/synth.log" 2>&1
+# scenes of a second, independent renderer (bench/sdf_scenes.py; 128 px, 24 frames), through
+# the app's H.264 path where PyAV is installed (the CPU's numbers: crf 23, data/sdf, seed 0)
+CRF=$(python3 -c "import av" 2>/dev/null && echo 23 || echo 0)
+timeout 90 python3 -m bench.sdf_scenes --out "$W/sdf" --videos "$(scale 2 32)" --seed 0 --crf $CRF \
+  --workers $WORKERS >> "$OUT/synth.log" 2>&1
+echo "sdf scenes: crf $CRF" | tee -a "$OUT/log.txt"
 
 log "train"
 if [ -n "${WIDEN:-}" ]; then  # grow the INIT weights WIDEN times wider first (model/widen.py)
@@ -96,18 +102,21 @@ for r in "${RUNS[@]}"; do
   tail -4 "$OUT/eval_$r.log" | tee -a "$OUT/log.txt"
   PACK+=("$r/eval.csv" "$r/log.csv" "$r/weights" "$r/best" "$r/val24.json")
 done
-log "the hand close-ups: does one slot keep the carried object (held_iou), before and after"
-# hand_score NAME WEIGHTS: WEIGHTS scored on the close-ups into $W/NAME/hand.json, packed
-hand_score() {
-  mkdir -p "$W/$1"
-  timeout 90 python3 -m model.evaluate --weights "$2" --data "$W/hand" \
-    --json "$W/$1/hand.json" > "$OUT/hand_$1.log" 2>&1
-  echo "$1: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari)"' "$OUT/hand_$1.log" | tr -d '\n ')" \
-    | tee -a "$OUT/log.txt"
-  PACK+=("$1/hand.json")
+log "held-out kinds of scene, before and after: the hand close-ups (does one slot keep the"
+log "carried object: held_iou) and the second renderer's scenes (bench/sdf_scenes.py)"
+# score SET NAME WEIGHTS: WEIGHTS scored on $W/SET into $W/NAME/SET.json, packed
+score() {
+  mkdir -p "$W/$2"
+  timeout 90 python3 -m model.evaluate --weights "$3" --data "$W/$1" \
+    --json "$W/$2/$1.json" > "$OUT/$1_$2.log" 2>&1
+  echo "$1 $2: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari|depth_absrel_median_scaled)"' \
+    "$OUT/$1_$2.log" | tr -d '\n ')" | tee -a "$OUT/log.txt"
+  PACK+=("$2/$1.json")
 }
-[ -n "$START" ] && hand_score init_scores "$START"  # the weights before any widening
-for r in "${RUNS[@]}"; do hand_score "$r" "$W/$r/weights"; done
+for set in hand sdf; do
+  [ -n "$START" ] && score $set init_scores "$START"  # the weights before any widening
+  for r in "${RUNS[@]}"; do score $set "$r" "$W/$r/weights"; done
+done
 
 log "pack (one tar: few files come back)"
 tar -czf "$OUT/res.tgz" -C "$W" "${PACK[@]}" run/masks 2>/dev/null
