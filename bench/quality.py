@@ -3,7 +3,8 @@
 `python -m model.train`, then scored on the same held-out clips by `python -m model.evaluate`.
 
     python -m bench.quality --train data/train12 --val data/val --test data/test \\
-        --steps 3000 --seeds 0 --out runs/quality --json docs/quality.json [--init WEIGHTS]
+        --steps 3000 --seeds 0 --out runs/quality --json docs/quality.json [--init WEIGHTS] \\
+        [--also data/sdf]
 
 From scratch, or (--init) from trained weights whose time mixers are all re-initialised, so
 that every model's temporal step gets the same budget on the same encoder and decoder.
@@ -14,7 +15,9 @@ weights are scored (not a checkpoint picked on validation: every model gets the 
 decoded as the shipped weights are (their `decoder_stride` and mask refinement, settings
 without parameters, read from weights/config.json). Writes every run's metrics and, per model, the mean and spread over
 seeds to --json, the table as markdown beside it (.md), and each run's validation curve
-(its eval.csv, when --val is given) to <json stem>_curves.html.
+(its eval.csv, when --val is given) to <json stem>_curves.html. --also scores the same weights
+on further held-out sets (e.g. bench/sdf_scenes.py's scenes of another renderer), each into
+<run>/test_<set>.json and a table of its own (the JSON's "also").
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ COLUMNS = [
     ("memory_worth", "memory worth"),
     ("miou", "mIoU"),
     ("depth_absrel", "AbsRel"),
+    ("depth_absrel_median_scaled", "AbsRel, median-scaled"),
     ("depth_delta1", "delta1"),
 ]
 # inference-time settings without parameters, read from the shipped config so that every
@@ -75,15 +79,15 @@ def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def score(run: Path, args, env: dict[str, str]) -> dict:
-    """model.evaluate on the final weights, decoded at the shipped settings."""
+def score(run: Path, data: str, out: Path, env: dict[str, str]) -> dict:
+    """model.evaluate of the final weights on `data` into `out`, decoded at the shipped
+    settings."""
     shown = run / "shown"
     shutil.copytree(run / "weights", shown, dirs_exist_ok=True)
     shipped = json.loads(SHIPPED_CONFIG.read_text())
     cfg = json.loads((shown / "config.json").read_text()) | {k: shipped[k] for k in SHOWN_KEYS}
     (shown / "config.json").write_text(json.dumps(cfg, indent=2))
-    out = run / "test.json"
-    cmd = [sys.executable, "-m", "model.evaluate", "--data", args.test, "--weights", str(shown)]
+    cmd = [sys.executable, "-m", "model.evaluate", "--data", data, "--weights", str(shown)]
     cmd += ["--json", str(out), "--no-baselines"]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -105,7 +109,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:
     return table
 
 
-def markdown(table: dict[str, dict[str, list[float]]], args) -> str:
+def markdown(table: dict[str, dict[str, list[float]]], args, test: str) -> str:
     head = "| model | " + " | ".join(title for _, title in COLUMNS) + " |"
     lines = [head, "|---|" + "---:|" * len(COLUMNS)]
     for model, cols in table.items():
@@ -118,7 +122,7 @@ def markdown(table: dict[str, dict[str, list[float]]], args) -> str:
     lines.append("")
     lines.append(
         f"{args.steps} steps, batch {args.batch} x {args.frames} frames, lr {args.lr}, seeds {seeds}; "
-        f"train {' '.join(args.train)}, scored on {args.test} (mean +- spread over seeds)."
+        f"train {' '.join(args.train)}, scored on {test} (mean +- spread over seeds)."
     )
     return "\n".join(lines) + "\n"
 
@@ -172,6 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train", nargs="+", required=True, help="synth data set(s) to train on")
     p.add_argument("--val", default=None, help="synth data set scored at the end of training")
     p.add_argument("--test", required=True, help="held-out synth data set, the table's numbers")
+    p.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="further held-out sets (model.synth's format), each scored and tabulated apart",
+    )
     p.add_argument("--out", required=True, help="folder of the runs")
     p.add_argument("--json", required=True, help="where to write the table (and .md beside it)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -207,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     out = Path(args.out)
-    runs: dict[str, list[dict]] = {m: [] for m in args.models}
+    sets = {"test": args.test} | {f"test_{Path(d).name}": d for d in args.also}
+    runs = {name: {m: [] for m in args.models} for name in sets}  # set -> model -> seeds
     curves: dict[str, list[dict]] = {}  # by run folder name, for runs validated during training
     for seed in args.seeds:
         for model in args.models:
@@ -215,26 +227,38 @@ def main(argv: list[str] | None = None) -> None:
             if finished_steps(run) < args.steps:
                 print(f"[quality] training {run}", flush=True)
                 train(run, model, seed, args, env)
-                (run / "test.json").unlink(missing_ok=True)  # a score of fewer steps is stale
-            metrics = run / "test.json"
-            row = json.loads(metrics.read_text()) if metrics.exists() else score(run, args, env)
-            row.pop("clips", None)  # per-clip scores stay in the run's test.json
-            runs[model].append(row)
+                for stale in run.glob("test*.json"):  # scores of fewer steps
+                    stale.unlink()
+            for name, data in sets.items():
+                out_json = run / f"{name}.json"
+                if out_json.exists():
+                    row = json.loads(out_json.read_text())
+                else:
+                    row = score(run, data, out_json, env)
+                row.pop("clips", None)  # per-clip scores stay in the run's test*.json
+                runs[name][model].append(row)
+                print(
+                    f"[quality] {run} on {data}: "
+                    + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS),
+                    flush=True,
+                )
             if curve := validation_curve(run):
                 curves[run.name] = curve
-            print(
-                f"[quality] {run}: " + ", ".join(f"{k} {row[k]:.3f}" for k, _ in COLUMNS),
-                flush=True,
-            )
-    table = summarise(runs)
+    tables = {name: summarise(r) for name, r in runs.items()}
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"table": table, "runs": runs, "args": vars(args)}
+    record = {"table": tables["test"], "runs": runs["test"], "args": vars(args)}
+    if args.also:
+        record["also"] = {
+            sets[name]: {"table": tables[name], "runs": runs[name]}
+            for name in sets
+            if name != "test"
+        }
     if curves:
         record["curves"] = curves
         record["plots"] = plot_curves(curves, path.with_name(path.stem + "_curves"))
     path.write_text(json.dumps(record, indent=2))
-    text = markdown(table, args)
+    text = "\n".join(markdown(tables[name], args, data) for name, data in sets.items())
     path.with_suffix(".md").write_text(text)
     print(text)
 

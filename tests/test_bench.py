@@ -60,7 +60,7 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
     args += ["--json", str(tmp_path / "quality.json"), "--models", "slotssm", "slot_rnn"]
     args += ["--steps", "4", "--batch", "2", "--frames", "4", "--warmup", "1", "--threads", "1"]
     args += ["--config", "image_size=32", "dim=32", "encoder_channels=16", "decoder_hidden=32"]
-    args += ["headdim=16", "num_slots=4"]
+    args += ["headdim=16", "num_slots=4", "--also", str(tiny_synth)]
     quality_main(args)
     # every run in the precision of the table's earlier runs (fp32), whatever the hardware has
     assert capfd.readouterr().out.count("mixed precision: no") == 2
@@ -75,7 +75,16 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
         assert shown["decoder_stride"] == 2 and shown["mask_refine_radius"] == 3
     saved = json.loads((tmp_path / "q" / "slot_rnn-s0" / "weights" / "config.json").read_text())
     assert saved["time_mixer"] == "gru"
-    assert "| slot_rnn |" in (tmp_path / "quality.md").read_text()
+    # the further held-out set: the same weights scored again, in a table of its own
+    also = record["also"][str(tiny_synth)]
+    for model, cols in also["table"].items():
+        run = tmp_path / "q" / f"{model}-s0" / f"test_{tiny_synth.name}.json"
+        assert (
+            cols["depth_absrel_median_scaled"][0]
+            == json.loads(run.read_text())["depth_absrel_median_scaled"]
+        )
+    assert set(also["table"]) == {"slotssm", "slot_rnn"}
+    assert (tmp_path / "quality.md").read_text().count("| slot_rnn |") == 2
     # each run's validation curve, read from its eval.csv and plotted
     for run, curve in record["curves"].items():
         with (tmp_path / "q" / run / "eval.csv").open() as f:
@@ -87,9 +96,12 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
     assert "slot_rnn-s0" in (tmp_path / "quality_curves.html").read_text()
 
     # a second call trains and scores nothing again
-    stamp = (tmp_path / "q" / "slotssm-s0" / "test.json").stat().st_mtime_ns
+    scores = [
+        tmp_path / "q" / "slotssm-s0" / n for n in ("test.json", f"test_{tiny_synth.name}.json")
+    ]
+    stamps = [f.stat().st_mtime_ns for f in scores]
     quality_main(args)
-    assert (tmp_path / "q" / "slotssm-s0" / "test.json").stat().st_mtime_ns == stamp
+    assert [f.stat().st_mtime_ns for f in scores] == stamps
 
 
 def test_quality_summary_gives_mean_and_spread_over_seeds():
