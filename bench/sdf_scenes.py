@@ -394,10 +394,9 @@ def value_noise(grid: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     i, j = np.floor(u).astype(int), np.floor(v).astype(int)
     fu, fv = u - i, v - j
     fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
-    g = lambda a, b: grid[a % n, b % n]  # noqa: E731
-    return (g(i, j) * (1 - fu) + g(i + 1, j) * fu) * (1 - fv) + (
-        g(i, j + 1) * (1 - fu) + g(i + 1, j + 1) * fu
-    ) * fv
+    row0 = grid[i % n, j % n] * (1 - fu) + grid[(i + 1) % n, j % n] * fu
+    row1 = grid[i % n, (j + 1) % n] * (1 - fu) + grid[(i + 1) % n, (j + 1) % n] * fu
+    return row0 * (1 - fv) + row1 * fv
 
 
 def surface_albedo(floor: dict, u: np.ndarray, v: np.ndarray) -> np.ndarray:
