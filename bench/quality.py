@@ -79,15 +79,19 @@ def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def score(run: Path, data: str, out: Path, env: dict[str, str]) -> dict:
-    """model.evaluate of the final weights on `data` into `out`, decoded at the shipped
-    settings."""
+def shown_weights(run: Path) -> Path:
+    """<run>/shown: the run's final weights, set to decode at the shipped settings."""
     shown = run / "shown"
     shutil.copytree(run / "weights", shown, dirs_exist_ok=True)
     shipped = json.loads(SHIPPED_CONFIG.read_text())
     cfg = json.loads((shown / "config.json").read_text()) | {k: shipped[k] for k in SHOWN_KEYS}
     (shown / "config.json").write_text(json.dumps(cfg, indent=2))
-    cmd = [sys.executable, "-m", "model.evaluate", "--data", data, "--weights", str(shown)]
+    return shown
+
+
+def score(weights: Path, data: str, out: Path, env: dict[str, str]) -> dict:
+    """model.evaluate of `weights` on `data`, written to `out`."""
+    cmd = [sys.executable, "-m", "model.evaluate", "--data", data, "--weights", str(weights)]
     cmd += ["--json", str(out), "--no-baselines"]
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -229,12 +233,13 @@ def main(argv: list[str] | None = None) -> None:
                 train(run, model, seed, args, env)
                 for stale in run.glob("test*.json"):  # scores of fewer steps
                     stale.unlink()
+            scores = {name: run / f"{name}.json" for name in sets}
+            shown = None if all(p.exists() for p in scores.values()) else shown_weights(run)
             for name, data in sets.items():
-                out_json = run / f"{name}.json"
-                if out_json.exists():
-                    row = json.loads(out_json.read_text())
+                if scores[name].exists():
+                    row = json.loads(scores[name].read_text())
                 else:
-                    row = score(run, data, out_json, env)
+                    row = score(shown, data, scores[name], env)
                 row.pop("clips", None)  # per-clip scores stay in the run's test*.json
                 runs[name][model].append(row)
                 print(
