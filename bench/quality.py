@@ -68,7 +68,7 @@ def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
     cmd = [sys.executable, "-m", "model.train", "--data", *args.train, "--out", str(run)]
     cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--frames", str(args.frames)]
     cmd += ["--lr", str(args.lr), "--warmup", str(args.warmup), "--seed", str(seed)]
-    cmd += ["--mixed-precision", args.mixed_precision]
+    cmd += ["--mixed-precision", args.mixed_precision, "--depth-loss", args.depth_loss]
     # a checkpoint (and a validation score) every 500 steps: a cut run resumes from there
     cmd += ["--eval-every", str(min(500, args.steps)), "--log-every", str(min(50, args.steps))]
     if args.val:
@@ -209,6 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         help="start every model from these weights, all time mixers (the SlotSSM's too) fresh",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
+    p.add_argument(
+        "--depth-loss",
+        choices=["log", "log_l1", "silog"],
+        default="log",
+        help="model.train's depth loss (silog: scale-invariant, for scenes of many scales)",
+    )
     p.add_argument(
         "--mixed-precision",
         choices=PRECISIONS,

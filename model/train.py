@@ -597,7 +597,8 @@ def main(argv=None) -> None:
     val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
     acc.print(
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(clips)} training clips; {len(val)} val clips; "
-        f"{acc.num_processes} process(es) on {acc.device}; mixed precision: {mixed}"
+        f"{acc.num_processes} process(es) on {acc.device}; mixed precision: {mixed}; "
+        f"depth loss: {args.depth_loss}"
     )
 
     trainable = freeze_all_but(model, tuple(args.train_only))

@@ -60,10 +60,11 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
     args += ["--json", str(tmp_path / "quality.json"), "--models", "slotssm", "slot_rnn"]
     args += ["--steps", "4", "--batch", "2", "--frames", "4", "--warmup", "1", "--threads", "1"]
     args += ["--config", "image_size=32", "dim=32", "encoder_channels=16", "decoder_hidden=32"]
-    args += ["headdim=16", "num_slots=4", "--also", str(tiny_synth)]
+    args += ["headdim=16", "num_slots=4", "--also", str(tiny_synth), "--depth-loss", "silog"]
     quality_main(args)
-    # every run in the precision of the table's earlier runs (fp32), whatever the hardware has
-    assert capfd.readouterr().out.count("mixed precision: no") == 2
+    # every run in the precision of the table's earlier runs (fp32), whatever the hardware has,
+    # and with the depth loss asked for
+    assert capfd.readouterr().out.count("mixed precision: no; depth loss: silog") == 2
     record = json.loads((tmp_path / "quality.json").read_text())
     assert set(record["table"]) == {"slotssm", "slot_rnn"}
     for model, cols in record["table"].items():
