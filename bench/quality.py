@@ -125,8 +125,9 @@ def markdown(table: dict[str, dict[str, list[float]]], args, test: str) -> str:
     seeds = ", ".join(map(str, args.seeds))
     lines.append("")
     lines.append(
-        f"{args.steps} steps, batch {args.batch} x {args.frames} frames, lr {args.lr}, seeds {seeds}; "
-        f"train {' '.join(args.train)}, scored on {test} (mean +- spread over seeds)."
+        f"{args.steps} steps, batch {args.batch} x {args.frames} frames, lr {args.lr}, "
+        f"depth loss {args.depth_loss}, seeds {seeds}; train {' '.join(args.train)}, "
+        f"scored on {test} (mean +- spread over seeds)."
     )
     return "\n".join(lines) + "\n"
 
