@@ -34,8 +34,9 @@ lights and cameras) the score falls to {MEASURED["fg_ari_other_renderer"]:.2f}: 
 learned the look of the scenes it was trained on, and adapting it to each clip (the option
 beside the video) raised that by about {MEASURED["adapt_gain_other_renderer"]:.2f}. Each
 frame's slots start from the previous frame's, so on the project's scenes a slot keeps its
-object from frame to frame. On real footage the slots are mostly **regions of the image** (a character split over several slots it shares
-with the background), not objects; depth is relative there (near vs far), not metres.
+object from frame to frame. On real footage the slots are mostly **regions of the image** (a
+character split over several slots it shares with the background), not objects; depth is
+relative there (near vs far), not metres.
 """
 
 SLOT_SOURCES = [

@@ -35,6 +35,7 @@ from pathlib import Path
 from bench.figures import MODEL_COLOURS, save_figure
 from bench.scaling import MODELS
 from model.precision import PRECISIONS
+from model.train import DEPTH_LOSSES
 
 # (key in model.evaluate's JSON, column title); the decoder's score leads, as in the model card
 COLUMNS = [
@@ -212,8 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
     p.add_argument(
         "--depth-loss",
-        choices=["log", "log_l1", "silog"],
-        default="log",
+        choices=DEPTH_LOSSES,
+        default=DEPTH_LOSSES[0],
         help="model.train's depth loss (silog: scale-invariant, for scenes of many scales)",
     )
     p.add_argument(

@@ -65,6 +65,7 @@ from .refine import refine_masks
 from .slotssm import OCSlotSSM, SlotOutput
 
 MIN_DEPTH = 1e-3  # metres; log-depth of smaller (or unknown, 0) values is not defined
+DEPTH_LOSSES = ("log", "log_l1", "silog")  # the first is the default (see --depth-loss)
 SILOG_LAMBDA = 0.85  # weight of the scale-invariant term (Eigen et al. 2014)
 
 
@@ -395,8 +396,8 @@ def parse_args(argv=None):
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument(
         "--depth-loss",
-        choices=["log", "log_l1", "silog"],
-        default="log",
+        choices=DEPTH_LOSSES,
+        default=DEPTH_LOSSES[0],
         help="log: metric depth, squared error of log-depth; log_l1: its absolute error (close "
         "to AbsRel); silog: relative depth",
     )
