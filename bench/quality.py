@@ -124,11 +124,12 @@ def markdown(table: dict[str, dict[str, list[float]]], args, test: str) -> str:
             cells.append(f"{mean:.3f}" + (f" +- {spread:.3f}" if n > 1 else ""))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     seeds = ", ".join(map(str, args.seeds))
+    precision = "fp32" if args.mixed_precision == "no" else args.mixed_precision
     lines.append("")
     lines.append(
         f"{args.steps} steps, batch {args.batch} x {args.frames} frames, lr {args.lr}, "
-        f"depth loss {args.depth_loss}, seeds {seeds}; train {' '.join(args.train)}, "
-        f"scored on {test} (mean +- spread over seeds)."
+        f"depth loss {args.depth_loss}, precision {precision}, seeds {seeds}; "
+        f"train {' '.join(args.train)}, scored on {test} (mean +- spread over seeds)."
     )
     return "\n".join(lines) + "\n"
 

@@ -86,7 +86,7 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
         )
     assert set(also["table"]) == {"slotssm", "slot_rnn"}
     assert (tmp_path / "quality.md").read_text().count("| slot_rnn |") == 2
-    assert (tmp_path / "quality.md").read_text().count("depth loss silog") == 2
+    assert (tmp_path / "quality.md").read_text().count("depth loss silog, precision fp32") == 2
     # each run's validation curve, read from its eval.csv and plotted
     for run, curve in record["curves"].items():
         with (tmp_path / "q" / run / "eval.csv").open() as f:
