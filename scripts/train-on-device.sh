@@ -14,7 +14,10 @@
 #
 # Done (twentieth session, model card "Grown to dim 128 and trained on a GPU"): the dim-64 weights
 # grown to dim 128 and trained 1000 + 1500 steps, +0.049 +- 0.010 decoder FG-ARI on the held-out
-# clips; they ship. Next runs worth their GPU time, each one call, e) first (the bars), then d):
+# clips; they ship. The chain rebuilt with the scale-invariant depth loss went through the same
+# stage 6 on the CPU (thirty-third session) and ended below them (-0.017 +- 0.012 decoder FG-ARI
+# held out; model card, "The rebuilt chain"). Next runs worth their GPU time, each one call,
+# e) first (the bars), then d):
 # e) the shipped dim-128 weights trained on, longer (the shown bar 0.85 and AbsRel 0.09 are not
 # met; step 1500 of the second run had the best AbsRel, 0.078 on validation):
 #   LR=1e-4 WARMUP=50 STEPS=2000 EVAL_EVERY=500 TRAIN_SECONDS=330 bash scripts/train-on-device.sh

@@ -88,6 +88,23 @@ def watch_run(page, timeout: float = 180) -> tuple[list[str], bool]:
     raise AssertionError(f"no result after {timeout} s; status texts: {seen}")
 
 
+def set_adapt_steps(page, steps: int) -> None:
+    """Type into the slider's number box as a visitor does, and wait until the slider's range
+    input shows the value (it follows the component's state, which Run sends): a click on Run
+    before that sent the old value once in CI (a run with 0 steps). Typing again if the first
+    keystrokes landed before the accordion's content was ready."""
+    box = page.locator("#adapt-steps input[type=number]")
+    track = page.locator("#adapt-steps input[type=range]")
+    for _ in range(3):
+        box.fill(str(steps))
+        box.press("Tab")
+        for _ in range(50):
+            if track.input_value() == str(steps):
+                return
+            page.wait_for_timeout(100)
+    raise AssertionError(f"the adapt-steps slider shows {track.input_value()}, not {steps}")
+
+
 def assert_no_error_shown(page) -> None:
     for sel in ("#run-summary", "#slot-legend", "#depth-scale", ".toast-body"):
         for text in page.locator(sel).all_inner_texts():
@@ -184,10 +201,9 @@ def test_adapt_to_this_video(page, shots, tmp_path):
     if clear.count():
         clear.first.click()
     page.locator("#video-input input[type=file]").set_input_files(str(clip))
+    expect(page.locator("#video-input video")).to_have_count(1, timeout=30_000)  # uploaded
     page.get_by_text("Adapt to this video").click()
-    steps = page.locator("#adapt-steps input[type=number]")
-    steps.fill("10")
-    steps.press("Enter")
+    set_adapt_steps(page, 10)
     page.locator("#run-button").click()
     seen, _ = watch_run(page, timeout=300)
     adapting = [s for s in seen if "adapting the model" in s]
@@ -197,8 +213,7 @@ def test_adapt_to_this_video(page, shots, tmp_path):
     expect(page.locator("#run-summary")).to_contain_text("adapted to this video (10 steps")
     page.screenshot(path=str(shots / "adapted.png"), full_page=True)
     assert_no_error_shown(page)
-    steps.fill("0")
-    steps.press("Enter")
+    set_adapt_steps(page, 0)
     page.locator("#run-button").click()
     seen, _ = watch_run(page)
     assert not any("adapting" in s for s in seen), seen
