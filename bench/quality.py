@@ -80,10 +80,11 @@ def train(run: Path, model: str, seed: int, args, env: dict[str, str]) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def shown_weights(run: Path) -> Path:
-    """<run>/shown: the run's final weights, set to decode at the shipped settings."""
+def shown_weights(run: Path, source: str = "weights") -> Path:
+    """<run>/shown: the run's final weights (or its `best`), set to decode at the shipped
+    settings."""
     shown = run / "shown"
-    shutil.copytree(run / "weights", shown, dirs_exist_ok=True)
+    shutil.copytree(run / source, shown, dirs_exist_ok=True)
     shipped = json.loads(SHIPPED_CONFIG.read_text())
     cfg = json.loads((shown / "config.json").read_text()) | {k: shipped[k] for k in SHOWN_KEYS}
     (shown / "config.json").write_text(json.dumps(cfg, indent=2))

@@ -91,18 +91,13 @@ def watch_run(page, timeout: float = 180) -> tuple[list[str], bool]:
 def set_adapt_steps(page, steps: int) -> None:
     """Type into the slider's number box as a visitor does, and wait until the slider's range
     input shows the value (it follows the component's state, which Run sends): a click on Run
-    before that sent the old value once in CI (a run with 0 steps). Typing again if the first
-    keystrokes landed before the accordion's content was ready."""
+    before that sent the old value once in CI (a run with 0 steps)."""
+    from playwright.sync_api import expect
+
     box = page.locator("#adapt-steps input[type=number]")
-    track = page.locator("#adapt-steps input[type=range]")
-    for _ in range(3):
-        box.fill(str(steps))
-        box.press("Tab")
-        for _ in range(50):
-            if track.input_value() == str(steps):
-                return
-            page.wait_for_timeout(100)
-    raise AssertionError(f"the adapt-steps slider shows {track.input_value()}, not {steps}")
+    box.fill(str(steps))
+    box.press("Tab")
+    expect(page.locator("#adapt-steps input[type=range]")).to_have_value(str(steps))
 
 
 def assert_no_error_shown(page) -> None:
