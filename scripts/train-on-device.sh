@@ -16,14 +16,14 @@
 # grown to dim 128 and trained 1000 + 1500 steps, +0.049 +- 0.010 decoder FG-ARI on the held-out
 # clips; they ship. The chain rebuilt with the scale-invariant depth loss went through the same
 # stage 6 on the CPU (thirty-third session) and ended below them (-0.017 +- 0.012 decoder FG-ARI
-# held out; model card, "The rebuilt chain"). Next runs worth their GPU time, each one call,
-# e) first (the bars), then d):
-# e) the shipped dim-128 weights trained on, longer (the shown bar 0.85 and AbsRel 0.09 are not
-# met; step 1500 of the second run had the best AbsRel, 0.078 on validation):
-#   LR=1e-4 WARMUP=50 STEPS=2000 EVAL_EVERY=500 TRAIN_SECONDS=330 bash scripts/train-on-device.sh
-# with the app's checks in the same call (carry .whl, timeout_s 590; about 9 minutes in all):
+# held out; model card, "The rebuilt chain"). Recipe e), the shipped weights trained on at this
+# batch (LR=1e-4 WARMUP=50), ran on the CPU in the thirty-fourth session, the same computation:
+# 1500 steps ended below them on validation (decoder -0.024 +- 0.009, AbsRel +0.003; step 500
+# -0.010, +0.007; model card, "The shipped weights trained on at the GPU's batch"); dropped.
+# Next runs worth their GPU time, each one call, d) first, with the app's checks in the same call
+# (carry .whl, timeout_s 590; about 9 minutes in all):
 #   ...; CLIPS=128 timeout 170 bash scripts/gpu_check.sh > $OUT/gpu_check.log 2>&1
-# d) the dim-64 control of that recipe (is it width or training?), from stage 5's weights:
+# d) the dim-64 control of stage 6 (is it width or training?), from stage 5's weights:
 #   INIT=checkpoints/stage5_dim64 STEPS=1000 EVAL_EVERY=250 TRAIN_SECONDS=200 PHASE2_STEPS=1500 \
 #     bash scripts/train-on-device.sh        (dim 64 trains faster than the 6.5 steps/s of dim 128)
 # a) dim 128 from scratch (on the CPU, batch 16, it fell into one slot covering the frame within
