@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 # keys a saved config may still hold. Experiments that lost, removed from the model (their
-# numbers are in the model card, weights/README.md): a config still loads if it holds the value
+# numbers are in docs/experiments.md, the experiment log): a config still loads if it holds the value
 # that ships, and is refused otherwise. None: any value loads, the key no longer means anything
 # (chunk_size: the SSD scan picks its own chunk length, model/ssm.py SCAN_CHUNK)
 RETIRED = {
@@ -140,7 +140,7 @@ class Config:
             if shipped is not None and key in data and data[key] != shipped:
                 raise ValueError(
                     f"config key {key}={data[key]!r} is an experiment that was removed (see the "
-                    f"model card, weights/README.md); only {key}={shipped!r} still loads"
+                    f"experiment log, docs/experiments.md); only {key}={shipped!r} still loads"
                 )
         data = {k: v for k, v in data.items() if k not in RETIRED}
         known = {f.name for f in fields(cls)}

@@ -1,6 +1,6 @@
 """Grow a trained model's width D by an integer factor without changing what it computes
 (Net2WiderNet, Chen et al. 2016), so a wider model starts from trained weights instead of
-from scratch (where dim=128 fell into one slot within 1000 steps on the CPU: model card).
+from scratch (where dim=128 fell into one slot within 1000 steps on the CPU: docs/experiments.md).
 
 Every feature of width D (tokens, slots, their MLPs' hidden units, the SSM's inner channels
 and heads) is copied `factor` times, side by side (repeat_interleave, so attention heads and

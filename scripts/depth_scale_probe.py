@@ -1,5 +1,5 @@
 """Is the shipped weights' depth-scale error predictable from what the network computes per
-frame? (model card, "The scale of depth", twenty-eighth session)
+frame? (docs/experiments.md, "The scale of depth", twenty-eighth session)
 
     PYTHONPATH=. python scripts/depth_scale_probe.py --train data/train12 --train-clips 500  # 33 s
 

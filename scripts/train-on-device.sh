@@ -12,14 +12,14 @@
 # LR and WARMUP set the first run's schedule (model.train's defaults: 4e-4, 500); PHASE2_STEPS > 0
 # trains on from the first run's last weights (PHASE2_LR, default 1e-4, 50 warm-up steps) into run2.
 #
-# Done (twentieth session, model card "Grown to dim 128 and trained on a GPU"): the dim-64 weights
+# Done (twentieth session, docs/experiments.md, "Grown to dim 128 and trained on a GPU"): the dim-64 weights
 # grown to dim 128 and trained 1000 + 1500 steps, +0.049 +- 0.010 decoder FG-ARI on the held-out
 # clips; they ship. The chain rebuilt with the scale-invariant depth loss went through the same
 # stage 6 on the CPU (thirty-third session) and ended below them (-0.017 +- 0.012 decoder FG-ARI
-# held out; model card, "The rebuilt chain"). Recipe e), the shipped weights trained on at this
+# held out; docs/experiments.md, "The rebuilt chain"). Recipe e), the shipped weights trained on at this
 # batch (LR=1e-4 WARMUP=50), ran on the CPU in the thirty-fourth session, the same computation:
 # 1500 steps ended below them on validation (decoder -0.024 +- 0.009, AbsRel +0.003; step 500
-# -0.010, +0.007; model card, "The shipped weights trained on at the GPU's batch"); dropped.
+# -0.010, +0.007; docs/experiments.md, "The shipped weights trained on at the GPU's batch"); dropped.
 # Next runs worth their GPU time, each one call, d) first, with the app's checks in the same call
 # (carry .whl, timeout_s 590; about 9 minutes in all):
 #   ...; CLIPS=128 timeout 170 bash scripts/gpu_check.sh > $OUT/gpu_check.log 2>&1

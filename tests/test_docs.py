@@ -1,0 +1,53 @@
+"""The documentation's links: every relative link in the project's Markdown files points to a
+file that exists and, with a #fragment, to a heading of that file (GitHub's anchors), so the
+model card's table of experiments and the experiment log stay connected."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "weights" / "README.md",
+    ROOT / "checkpoints" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's id of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # no headings in code
+    return {github_anchor(h) for h in re.findall(r"^#{1,6} (.*)$", text, flags=re.M)}
+
+
+def test_github_anchor_matches_githubs_rule():
+    assert github_anchor("Held-out results") == "held-out-results"
+    assert (
+        github_anchor('Adapting to one video (`model/adapt.py`, the app\'s "Adapt to this video")')
+        == "adapting-to-one-video-modeladaptpy-the-apps-adapt-to-this-video"
+    )
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(doc):
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    broken = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:: not ours to check offline
+            continue
+        path, _, fragment = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists() or (
+            fragment and file.suffix == ".md" and fragment not in anchors(file)
+        ):
+            broken.append(target)
+    assert not broken, broken
