@@ -193,12 +193,6 @@ def slot_contrast(slots: torch.Tensor, temperature: float) -> torch.Tensor:
     return F.cross_entropy(logits.flatten(0, 1), labels)
 
 
-def mask_kl(target: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """KL divergence from target to masks, both softmax over dim 1 (slots), per pixel, averaged."""
-    kl = target * (target.clamp_min(1e-6).log() - masks.clamp_min(1e-6).log())
-    return kl.sum(1).mean()
-
-
 def refined_mask_distillation(
     masks: torch.Tensor, video: torch.Tensor, radius: int, eps: float
 ) -> torch.Tensor:
@@ -210,16 +204,8 @@ def refined_mask_distillation(
     with torch.no_grad():
         target = refine_masks(m, frames, radius, eps)
     up = F.interpolate(m, size=frames.shape[-2:], mode="bilinear", align_corners=False)
-    return mask_kl(target, up)
-
-
-def mask_anchor(anchor: torch.nn.Module, video: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """KL divergence from the masks of `anchor` (a frozen copy of the --init weights) to the
-    model's masks (B, T, N, h, w) on the same clips: the whole model trains on for depth while
-    keeping the decomposition it started from (slot k of both starts from the same query)."""
-    with torch.no_grad():
-        target = anchor(video).masks
-    return mask_kl(target.flatten(0, 1).float(), masks.flatten(0, 1).float())
+    kl = target * (target.clamp_min(1e-6).log() - up.clamp_min(1e-6).log())
+    return kl.sum(1).mean()
 
 
 def init_from(
@@ -452,13 +438,6 @@ def parse_args(argv=None):
         "(self-distillation; 0 = off)",
     )
     p.add_argument(
-        "--anchor-weight",
-        type=float,
-        default=0.0,
-        help="weight of the masks held to those of the --init weights (a frozen copy): the "
-        "whole model trains on while keeping the decomposition it starts from (0 = off)",
-    )
-    p.add_argument(
         "--edge-weight",
         type=float,
         default=0.0,
@@ -486,19 +465,12 @@ def parse_args(argv=None):
 
 
 def train_steps(
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    clips: list[Clip],
-    args,
-    acc,
-    start: int = 0,
-    anchor: torch.nn.Module | None = None,
+    model: torch.nn.Module, opt: torch.optim.Optimizer, clips: list[Clip], args, acc, start: int = 0
 ) -> Iterator[tuple[int, torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]]:
     """The training loop itself, shared by this entry point and model/adapt.py: one optimiser
     step per item, yielding (step, loss, loss parts, gradient norm) after it, until
     args.steps (a caller may stop earlier). Batches are a function of (seed, step, rank), so
-    a resumed or repeated run sees the same data. With `anchor` (a frozen model), the masks
-    are also held to its masks (args.anchor_weight)."""
+    a resumed or repeated run sees the same data."""
     temperature = args.contrast_temperature if args.contrast_weight > 0 else None
     # the distillation's target: the refinement the config ships, or the shipped radius 3
     # for a config that has it off
@@ -511,7 +483,6 @@ def train_steps(
         "contrast": args.contrast_weight,
         "distill": args.distill_weight,
         "predict": args.predict_weight,
-        "anchor": getattr(args, "anchor_weight", 0.0),
     }
     step = start
     while step < args.steps:
@@ -544,8 +515,6 @@ def train_steps(
                     parts["distill"] = refined_mask_distillation(
                         pred.masks, video, refine_radius, refine_eps
                     )
-                if anchor is not None:
-                    parts["anchor"] = mask_anchor(anchor, video, pred.masks)
                 loss = sum(weights[name] * value for name, value in parts.items())
                 acc.backward(loss)
                 grad_norm = (
@@ -633,15 +602,6 @@ def main(argv=None) -> None:
         f"depth loss: {args.depth_loss}"
     )
 
-    anchor = None
-    if args.anchor_weight > 0:
-        if not args.init:
-            raise SystemExit("error: --anchor-weight needs --init (the masks to keep)")
-        # the run's config (its decoder stride: masks of the same size), the --init weights
-        anchor = OCSlotSSM(cfg)
-        init_from(anchor, OCSlotSSM.from_pretrained(args.init).state_dict(), ())
-        anchor = anchor.to(acc.device).eval().requires_grad_(False)
-
     trainable = freeze_all_but(model, tuple(args.train_only))
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     model, opt = acc.prepare(model, opt)
@@ -660,9 +620,7 @@ def main(argv=None) -> None:
 
     bar = tqdm(total=args.steps, initial=start, disable=not acc.is_main_process, desc="train")
     t_last = time.time()
-    for step, loss, parts, grad_norm in train_steps(
-        model, opt, clips, args, acc, start=start, anchor=anchor
-    ):
+    for step, loss, parts, grad_norm in train_steps(model, opt, clips, args, acc, start=start):
         bar.update(1)
 
         if step % args.log_every == 0 and acc.is_main_process:

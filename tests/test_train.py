@@ -27,7 +27,6 @@ from model.train import (
     depth_edges,
     init_from,
     losses,
-    mask_anchor,
     next_frame_loss,
     parse_config_overrides,
     refined_mask_distillation,
@@ -461,43 +460,6 @@ def test_distill_loss_trains_from_the_cli(tiny_synth, tmp_path):
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["distill_loss"]) > 0 for r in rows)
     assert all(np.isfinite(float(r["loss"])) for r in rows)
-
-
-def test_mask_anchor_pulls_the_masks_back_to_the_anchors():
-    """mask_anchor: zero for the anchor's own masks; a perturbed model pays for its changed
-    masks, and steps on that loss alone bring them back towards the anchor's."""
-    torch.manual_seed(0)
-    cfg = Config(
-        image_size=32, dim=32, encoder_channels=16, decoder_hidden=32, headdim=16, num_slots=4
-    )
-    anchor = OCSlotSSM(cfg).eval().requires_grad_(False)
-    model = OCSlotSSM(cfg)
-    model.load_state_dict(anchor.state_dict())
-    video = torch.rand(2, 3, 3, 32, 32)
-    assert mask_anchor(anchor, video, model(video).masks).item() == pytest.approx(0, abs=1e-6)
-    with torch.no_grad():
-        model.decoder.mlp[-1].weight.add_(torch.randn_like(model.decoder.mlp[-1].weight))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    loss = []
-    for _ in range(15):
-        value = mask_anchor(anchor, video, model(video).masks)
-        loss.append(value.item())
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-    assert loss[0] > 1e-3 and loss[-1] < 0.3 * loss[0], loss
-
-
-def test_anchor_loss_trains_from_the_cli(tiny_synth, tmp_path):
-    """--anchor-weight holds the masks to the --init weights' (logged as anchor_loss); it
-    needs --init."""
-    train([tiny_synth], tmp_path / "base", 5, "--eval-every", "5")
-    init = str(tmp_path / "base" / "weights")
-    train([tiny_synth], tmp_path / "run", 10, "--init", init, "--anchor-weight", "1")
-    rows = read_csv(tmp_path / "run" / "log.csv")
-    assert len(rows) == 2 and all(float(r["anchor_loss"]) > 0 for r in rows)
-    with pytest.raises(SystemExit, match="needs --init"):
-        train([tiny_synth], tmp_path / "no_init", 1, "--anchor-weight", "1")
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
