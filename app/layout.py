@@ -84,8 +84,9 @@ def _inputs_column(page: SimpleNamespace, default_slots: int) -> None:
             step=10,
             label="Fine-tuning steps (0 = off)",
             info="Trains a copy of the model on your clip (no labels needed) before decomposing "
-            "it. Seconds on a GPU; on a CPU about a second per step. The adapted weights are "
-            "in the zip.",
+            "it. Seconds on a GPU; on a CPU one to a few seconds per step (the progress bar "
+            "shows the time measured on this machine before it starts). The adapted weights "
+            "are in the zip.",
             elem_id="adapt-steps",
         )
     with gr.Row():
