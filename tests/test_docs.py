@@ -5,6 +5,7 @@ model card's table of experiments and the experiment log stay connected."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,14 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def prose(path: Path) -> str:
+    """The file's text without its code blocks (no links or headings there)."""
+    return re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+
+
+@cache  # one read per file, however many links point into it
 def anchors(path: Path) -> set[str]:
-    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # no headings in code
-    return {github_anchor(h) for h in re.findall(r"^#{1,6} (.*)$", text, flags=re.M)}
+    return {github_anchor(h) for h in re.findall(r"^#{1,6} (.*)$", prose(path), flags=re.M)}
 
 
 def test_github_anchor_matches_githubs_rule():
@@ -39,9 +45,8 @@ def test_github_anchor_matches_githubs_rule():
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(doc):
-    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
     broken = []
-    for target in LINK.findall(text):
+    for target in LINK.findall(prose(doc)):
         if re.match(r"[a-z]+:", target):  # https:, mailto:: not ours to check offline
             continue
         path, _, fragment = target.partition("#")
