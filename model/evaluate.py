@@ -21,6 +21,13 @@ baselines:
 - one_slot: every pixel in one segment, depth the clip's own median (an oracle constant);
 - kmeans: k-means on colour + ground-truth depth + position, k = number of slots.
 
+Objects that vanish for a few frames and come back (behind `model.synth --occluder-prob`'s
+panel, or another object): reidentified and decoder_reidentified, the share of those
+reappearances where the label that covered the object before covers it again, as shown and
+from the decoder alone ("reappearance": every stage, the memoryless one included, a 3x3 grid
+for scale, and the number of events, pooled over clips): memory that keeps an object through
+an occlusion, which no single frame can show.
+
 Clips where a hand carries an object (`model.synth --scenes hand`) also get held_iou and
 decoder_held_iou: the video IoU of the best single slot with the carried object, as shown and
 from the decoder alone ("held_object": every stage, and a 3x3 grid and k-means on colour and
@@ -60,6 +67,8 @@ from .metrics import (
     mask_statistics,
     matched_miou,
     objects_by_size,
+    reappearances,
+    reidentified,
     slot_allocation,
     slot_centre_spread,
     slot_centres,
@@ -170,6 +179,29 @@ def held_object_scores(
     return row
 
 
+# slot IDs whose identity over a reappearance is scored: the model's stages, and a fixed grid
+# of image cells (an object that comes back where it vanished keeps its cell: the score of
+# remembering nothing but a position)
+REAPPEARANCE_STAGES = {
+    "shown": "slot_ids",
+    "untracked": "slot_ids_untracked",
+    "decoder": "slot_ids_decoded",
+    "memoryless": "slot_ids_memoryless",
+}
+
+
+def reappearance_matches(clip: Clip, pred: dict[str, np.ndarray]) -> dict[str, list[bool]]:
+    """For every object of the clip that vanishes for a few frames and comes back
+    (model/metrics.py reappearances): whether each stage's slot IDs, and a 3x3 grid, give it
+    the same label after as before."""
+    events = reappearances(clip.masks)
+    rows = {
+        name: reidentified(clip.masks, pred[key], events)
+        for name, key in REAPPEARANCE_STAGES.items()
+    }
+    return rows | {"grid_3x3": reidentified(clip.masks, grid_ids(clip.masks.shape), events)}
+
+
 def adapted_scores(
     model: OCSlotSSM, clip: Clip, k: int, steps: int, precision: str = "auto"
 ) -> dict[str, float]:
@@ -212,6 +244,7 @@ def evaluate(
     stages = {"untracked": [], "decoded": [], "memoryless": []}
     per_clip = {}  # for paired comparisons of two weights on the same clips (model/compare.py)
     objects = {"decoder": [], "shown": []}  # every object: (size, has a slot of its own)
+    reappeared = {}  # stage -> one bool per reappearance of an object: the same label after?
     for clip in tqdm(clips, desc="evaluate", disable=not progress):
         pred = predict_clip(model, clip.rgb, n)
         model_rows.append(score(clip, pred["slot_ids"], pred["depth"]))
@@ -223,6 +256,14 @@ def evaluate(
         if clip.masks is not None:
             objects["decoder"] += objects_by_size(clip.masks, pred["slot_ids_decoded"])
             objects["shown"] += objects_by_size(clip.masks, pred["slot_ids"])
+            matches = reappearance_matches(clip, pred)
+            if matches["shown"]:
+                for stage, hits in matches.items():
+                    reappeared.setdefault(stage, []).extend(hits)
+                per_clip[clip.name] |= {
+                    "reidentified": float(np.mean(matches["shown"])),
+                    "decoder_reidentified": float(np.mean(matches["decoder"])),
+                }
         if clip.held and clip.masks is not None:  # a hand carries an object: does a slot keep it?
             held_rows.append(held_object_scores(clip, pred, n, kmeans=baselines))
             per_clip[clip.name] |= {
@@ -265,6 +306,10 @@ def evaluate(
         result["objects_without_slot_by_size"] = {
             source: without_slot_by_size(rows) for source, rows in objects.items()
         }
+    if reappeared:  # objects hidden for a while: the share that comes back in the same slot
+        pooled = {stage: float(np.mean(hits)) for stage, hits in reappeared.items()}
+        result |= {"reidentified": pooled["shown"], "decoder_reidentified": pooled["decoder"]}
+        result["reappearance"] = {"events": len(reappeared["shown"])} | pooled
     if held_rows:  # clips where a hand carries an object (model.synth --scenes hand)
         held = mean_scores(held_rows)
         result |= {"held_iou": held["shown"], "decoder_held_iou": held["decoder"]}

@@ -125,6 +125,48 @@ def slot_allocation(true_ids: np.ndarray, pred_ids: np.ndarray) -> dict[str, flo
     }
 
 
+def reappearances(
+    true_ids: np.ndarray, min_gap: int = 2, seen_share: float = 0.5
+) -> list[tuple[int, int, int]]:
+    """Every time an object of a clip (T, H, W) vanishes for at least min_gap frames and comes
+    back: (object id, the last frame it is seen before, the first frame it is seen after).
+    Seen: at least seen_share of the object's largest area in the clip (a sliver at the edge
+    of whatever hides it is not a view of it); vanished: not one pixel."""
+    events = []
+    for obj in np.unique(true_ids[true_ids > 0]):
+        area = (true_ids == obj).sum(axis=(1, 2))
+        seen = np.flatnonzero(area >= seen_share * area.max())
+        for a, b in zip(seen[:-1], seen[1:], strict=True):
+            run = longest = 0  # the longest stretch of frames between a and b without it
+            for n in area[a + 1 : b]:
+                run = run + 1 if n == 0 else 0
+                longest = max(longest, run)
+            if longest >= min_gap:
+                events.append((int(obj), int(a), int(b)))
+    return events
+
+
+def reidentified(
+    true_ids: np.ndarray, pred_ids: np.ndarray, events: list[tuple[int, int, int]]
+) -> list[bool]:
+    """For each reappearance (object, before, after): does the object have a slot of its own
+    where it was last seen (the label that covers most of it covers it more than anything
+    else in that frame), and is that same label its own again where it is seen again? One
+    label for everything keeps no object."""
+
+    def own_label(obj: int, t: int) -> int | None:
+        ids, counts = np.unique(pred_ids[t][true_ids[t] == obj], return_counts=True)
+        label = ids[counts.argmax()]
+        under, counts = np.unique(true_ids[t][pred_ids[t] == label], return_counts=True)
+        return int(label) if under[counts.argmax()] == obj else None
+
+    kept = []
+    for obj, a, b in events:
+        before = own_label(obj, a)
+        kept.append(before is not None and before == own_label(obj, b))
+    return kept
+
+
 def depth_metrics(
     pred: np.ndarray, true: np.ndarray, median_scale: bool = False
 ) -> dict[str, float]:

@@ -65,6 +65,10 @@ timeout 30 python3 -m model.synth --out "$W/val24" --videos "$(scale 4 32)" --se
 timeout 60 python3 -m model.synth --out "$W/hand" --videos "$(scale 4 64)" --seed 77 --preset mixed \
   --scenes hand --cameras static --frames 24 --camera-distance 0.5 --size "$SIZE" \
   --workers $WORKERS >> "$OUT/synth.log" 2>&1
+# the room clips of data/occ24: a panel passes in front of the camera, objects vanish for a
+# few frames and come back (reidentified: does the same slot take each one back?)
+timeout 60 python3 -m model.synth --out "$W/occ" --videos "$(scale 4 64)" --seed 303 --frames 24 \
+  --occluder-prob 1 --size "$SIZE" --workers $WORKERS >> "$OUT/synth.log" 2>&1
 # scenes of a second, independent renderer (bench/sdf_scenes.py; 128 px, 24 frames), through
 # the app's H.264 path where PyAV is installed (the CPU's numbers: crf 23, data/sdf, seed 0)
 CRF=$(python3 -c "import av" 2>/dev/null && echo 23 || echo 0)
@@ -106,17 +110,18 @@ for r in "${RUNS[@]}"; do
   PACK+=("$r/eval.csv" "$r/log.csv" "$r/weights" "$r/best" "$r/val24.json")
 done
 log "held-out kinds of scene, before and after: the hand close-ups (does one slot keep the"
-log "carried object: held_iou) and the second renderer's scenes (bench/sdf_scenes.py)"
+log "carried object: held_iou), the second renderer's scenes (bench/sdf_scenes.py) and"
+log "objects that vanish behind a passing panel and come back (reidentified)"
 # score SET NAME WEIGHTS: WEIGHTS scored on $W/SET into $W/NAME/SET.json, packed
 score() {
   mkdir -p "$W/$2"
   timeout 90 python3 -m model.evaluate --weights "$3" --data "$W/$1" \
     --json "$W/$2/$1.json" > "$OUT/$1_$2.log" 2>&1
-  echo "$1 $2: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari|depth_absrel_median_scaled)"' \
+  echo "$1 $2: $(grep -E '"(held_iou|decoder_held_iou|fg_ari|decoder_fg_ari|depth_absrel_median_scaled|decoder_reidentified)"' \
     "$OUT/$1_$2.log" | tr -d '\n ')" | tee -a "$OUT/log.txt"
   PACK+=("$2/$1.json")
 }
-for set in hand sdf; do
+for set in hand sdf occ; do
   [ -n "$START" ] && score $set init_scores "$START"  # the weights before any widening
   for r in "${RUNS[@]}"; do score $set "$r" "$W/$r/weights"; done
 done

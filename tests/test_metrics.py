@@ -8,6 +8,8 @@ from model.metrics import (
     mask_statistics,
     matched_miou,
     objects_by_size,
+    reappearances,
+    reidentified,
     slot_allocation,
     slot_centre_spread,
     slot_centres,
@@ -129,3 +131,73 @@ def test_objects_by_size_says_which_objects_get_no_slot(truth):
     assert bins["16+ px"] == {"objects": 1, "without_slot": 0.0}
     assert bins["8-11 px"]["objects"] == 0 and np.isnan(bins["8-11 px"]["without_slot"])
     assert sum(b["objects"] for b in bins.values()) == 6
+
+
+def test_reappearances_are_objects_hidden_for_a_while_and_seen_again():
+    """Object 1 is seen in frames 0-2, half hidden in 3, gone in 4-6 and back whole in 7-9;
+    object 2 blinks out for one frame only (too short); object 3 leaves and never returns."""
+    t = np.zeros((10, 8, 8), np.uint8)
+    t[:, :4, :4] = 1
+    t[3, :3, :4] = 0  # a sliver: not a view of it, not gone either
+    t[4:7][t[4:7] == 1] = 0
+    t[:, 4:, 4:] = 2
+    t[5, 4:, 4:] = 0
+    t[:3, 6:, :2] = 3
+    events = reappearances(t)
+    assert events == [(1, 2, 7)]
+    assert reappearances(t, min_gap=1) == [(1, 2, 7), (2, 4, 6)]
+    kept = t.astype(np.int64)  # every object keeps its label
+    swapped = kept.copy()
+    swapped[7:][t[7:] == 1] = 5  # object 1 comes back in another slot
+    assert reidentified(t, kept, events) == [True]
+    assert reidentified(t, swapped, events) == [False]
+    # the label that covers most of it decides: a few pixels in another slot do not
+    mostly = kept.copy()
+    mostly[8, 0, 0] = 5
+    assert reidentified(t, mostly, [(1, 2, 8)]) == [True]
+    # one label for everything, or one that mostly covers something else, keeps nothing
+    assert reidentified(t, np.zeros_like(kept), events) == [False]
+    shared = kept.copy()
+    shared[(t == 0) & (np.arange(8)[None, :, None] < 6)] = 1  # object 1's label, mostly floor
+    assert reidentified(t, shared, events) == [False]
+    assert reappearances(np.zeros((4, 8, 8), np.uint8)) == []
+
+
+def test_evaluate_scores_reappearances_pooled_over_events(tmp_path):
+    """model.evaluate on clips where a panel passes in front of the camera: every stage's share
+    of reappearances given back the same label, a grid's for scale, and per clip; clips where
+    nothing reappears add nothing."""
+    import torch
+
+    from model import OCSlotSSM
+    from model.config import Config
+    from model.data import load_folder
+    from model.evaluate import evaluate, reappearance_matches
+    from model.synth import SceneConfig, write_dataset
+
+    cfg = SceneConfig(size=32, frames=12, cameras=("static",), occluder_prob=1.0)
+    write_dataset(tmp_path / "occ", 4, 7, cfg)
+    clips = load_folder(tmp_path / "occ", 32)
+    torch.manual_seed(0)
+    model = OCSlotSSM(Config(dim=32, encoder_channels=16, num_slots=4, decoder_hidden=16)).eval()
+    result = evaluate(model, clips, baselines=False, progress=False)
+    counts = [len(reappearances(c.masks)) for c in clips]
+    assert sum(counts) > 0
+    stats = result["reappearance"]
+    assert stats["events"] == sum(counts)
+    assert all(0 <= stats[k] <= 1 for k in ("shown", "untracked", "decoder", "memoryless"))
+    assert result["reidentified"] == stats["shown"]
+    assert result["decoder_reidentified"] == stats["decoder"]
+    scored = [c for c in result["clips"].values() if "reidentified" in c]
+    assert len(scored) == sum(n > 0 for n in counts)
+    # slot IDs that are the ground truth itself keep every object
+    clip = clips[counts.index(max(counts))]
+    exact = clip.masks.astype(np.int64)
+    pred = {f"slot_ids{s}": exact for s in ("", "_untracked", "_decoded", "_memoryless")}
+    matches = reappearance_matches(clip, pred)
+    assert all(all(matches[stage]) for stage in ("shown", "untracked", "decoder", "memoryless"))
+    assert len(matches["grid_3x3"]) == max(counts)
+    # three frames cannot hold a reappearance (seen, gone for two, seen)
+    write_dataset(tmp_path / "plain", 1, 7, SceneConfig(size=32, frames=3))
+    plain = evaluate(model, load_folder(tmp_path / "plain", 32), baselines=False, progress=False)
+    assert "reappearance" not in plain and "reidentified" not in plain

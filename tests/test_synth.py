@@ -213,6 +213,7 @@ OPTIONS = {
     "codec": {"codec_prob": 1.0},
     "aspect": {"aspect": 16 / 9},
     "closer": {"camera_distance": 0.6},
+    "occluder": {"occluder_prob": 1.0},
     "mixed": PRESETS["mixed"],
 }
 
@@ -441,3 +442,31 @@ def test_a_closer_camera_makes_the_same_objects_larger():
         held = int(a["held"])
         assert (b["masks"] == held).sum() > 2 * (a["masks"] == held).sum() > 0
         assert np.array_equal(a["rgb"], render_clip(clip_seed(13, i), one)["rgb"])
+
+
+def test_an_occluder_passes_in_front_of_the_same_scene():
+    """occluder_prob draws from a stream of its own: a clip with the panel is the clip without
+    it plus the panel (the last instance id), which enters the view, hides what is behind it
+    and leaves; objects it covered come back. 0 (the default) renders exactly what it did."""
+    from model.metrics import reappearances
+
+    plain = SceneConfig(size=48, frames=16, cameras=("static",))
+    occluded = SceneConfig(**{**plain.__dict__, "occluder_prob": 1.0})
+    events = 0
+    for i in range(3):
+        a, b = render_clip(clip_seed(21, i), plain), render_clip(clip_seed(21, i), occluded)
+        assert clip_plan(clip_seed(21, i), occluded)["occluder"]
+        assert not clip_plan(clip_seed(21, i), plain)["occluder"]
+        panel = b["masks"].max()
+        assert panel == a["masks"].max() + 1
+        shown = (b["masks"] == panel).mean(axis=(1, 2))
+        assert shown.max() > 0.1  # a large part of the frame at its widest ...
+        assert shown[0] < shown.max() or shown[-1] < shown.max()  # ... it comes or goes
+        elsewhere = b["masks"] != panel
+        assert np.array_equal(a["masks"][elsewhere], b["masks"][elsewhere])
+        assert (b["depth"][~elsewhere] < a["depth"][~elsewhere]).all()  # it is in front
+        events += len(reappearances(b["masks"])) - len(reappearances(a["masks"]))
+    assert events > 0
+    half = SceneConfig(**{**plain.__dict__, "occluder_prob": 0.5})
+    share = np.mean([clip_plan(clip_seed(0, i), half)["occluder"] for i in range(200)])
+    assert 0.4 < share < 0.6

@@ -16,6 +16,9 @@ Cameras (--cameras, one drawn per clip): orbit (circling and bobbing), static, p
 shake (hand-held). Effects, each drawn per clip: motion blur (--blur-prob: RGB averaged over
 sub-frame renders), sensor noise (--noise), H.264 (--codec-prob: encoded by the app's writer
 and decoded by the app's reader). --aspect 16:9 renders 64x112 frames at --size 64.
+Occlusion (--occluder-prob): a tall panel slides across in front of the camera once, so what
+is behind it vanishes for a few frames and comes back (model.evaluate scores whether the same
+slot takes it back).
 
 Masks (0 = background, 1..K = objects, stable over the clip) are written for evaluation only;
 training never sees them. Clip i of a data set with seed S is rendered from
@@ -216,6 +219,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         help="the camera's distance times the scene kind's; < 1 comes closer (default 1)",
     )
+    p.add_argument(
+        "--occluder-prob",
+        type=float,
+        help="share of clips where a panel passes in front of the camera, hiding what is "
+        "behind it for a few frames (default 0)",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--preview", action="store_true", help="also write preview.png, a contact sheet of clip 0"
@@ -234,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error("need 1 <= --min-objects <= --max-objects")
     if cfg.aa < 1 or a.workers < 1 or cfg.fps <= 0 or cfg.blur_samples < 1:
         p.error("--aa, --workers and --blur-samples must be >= 1 and --fps > 0")
-    for name in ("texture_prob", "photo_prob", "blur_prob", "codec_prob"):
+    for name in ("texture_prob", "photo_prob", "blur_prob", "codec_prob", "occluder_prob"):
         if not 0 <= getattr(cfg, name) <= 1:
             p.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     if cfg.noise < 0:

@@ -62,6 +62,9 @@ class SceneConfig:
     # the camera's distance to what it looks at, times the stage's: < 1 comes closer, so the
     # objects fill more of the frame (a close-up of a hand moving a mug, as a phone films it)
     camera_distance: float = 1.0
+    # share of clips where a tall panel slides across in front of the camera (an extra
+    # instance id, the last): objects behind it vanish for a few frames and come back
+    occluder_prob: float = 0.0
 
     def __post_init__(self):
         self.scenes, self.cameras = tuple(self.scenes), tuple(self.cameras)

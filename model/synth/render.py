@@ -9,11 +9,23 @@ import numpy as np
 
 from .config import EPS, MAX_DEPTH, SHININESS, SKY_DISTANCE, SPECULAR, SceneConfig
 from .effects import h264_roundtrip, sensor_noise
-from .scenes import GROUND, SKY, TABLE, Camera, Scene, hit_env, pattern, sample_scene, sky_color
+from .scenes import (
+    GROUND,
+    SKY,
+    TABLE,
+    Camera,
+    Scene,
+    add_occluder,
+    hit_env,
+    pattern,
+    sample_scene,
+    sky_color,
+)
 from .shapes import intersect, part_color, part_frame
 
 # independent random streams of a clip, beside the scene's own (SeedSequence spawn keys)
 KIND_STREAM, BLUR_STREAM, NOISE_STREAM, CODEC_STREAM, GRAIN_STREAM = 1, 2, 3, 4, 5
+OCCLUDER_STREAM = 6  # its own stream: a clip with an occluder is the same scene without it, plus it
 
 
 def rays(cam: Camera, t: int, H: int, W: int, aa: int) -> np.ndarray:
@@ -179,8 +191,9 @@ def _stream(ss: np.random.SeedSequence, key: int) -> np.random.Generator:
 
 
 def clip_plan(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict:
-    """What a clip is made of, without rendering it: scene and camera kinds, and the effects
-    (shutter 0 = no motion blur, noise in 8-bit levels, crf None = no H.264)."""
+    """What a clip is made of, without rendering it: scene and camera kinds, whether a panel
+    passes in front of the camera (occluder), and the effects (shutter 0 = no motion blur,
+    noise in 8-bit levels, crf None = no H.264)."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     kinds = _stream(ss, KIND_STREAM)
     scene = cfg.scenes[kinds.integers(len(cfg.scenes))] if len(cfg.scenes) > 1 else cfg.scenes[0]
@@ -190,9 +203,11 @@ def clip_plan(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict:
     blur, codec = _stream(ss, BLUR_STREAM), _stream(ss, CODEC_STREAM)
     shutter = blur.uniform(0.4, 1.0) if blur.random() < cfg.blur_prob else 0.0
     crf = int(codec.integers(cfg.codec_crf[0], cfg.codec_crf[1] + 1))
+    occluder = cfg.occluder_prob > 0 and _stream(ss, OCCLUDER_STREAM).random() < cfg.occluder_prob
     return {
         "scene": scene,
         "camera": camera,
+        "occluder": bool(occluder),
         "shutter": float(shutter) if cfg.blur_samples > 1 else 0.0,
         "noise": float(_stream(ss, NOISE_STREAM).uniform(0, cfg.noise)) if cfg.noise > 0 else 0.0,
         "crf": crf if codec.random() < cfg.codec_prob else None,
@@ -207,6 +222,10 @@ def render_clip(seed: int | np.random.SeedSequence, cfg: SceneConfig) -> dict[st
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     plan = clip_plan(ss, cfg)
     scene = sample_scene(np.random.default_rng(ss), cfg, plan["scene"], plan["camera"])
+    if plan["occluder"]:  # the last instance id; drawn after the coin that chose it
+        occluder = _stream(ss, OCCLUDER_STREAM)
+        occluder.random()
+        scene.objs.append(add_occluder(occluder, cfg, scene.cam))
     out = {"rgb": [], "depth": [], "masks": [], "flow": []}
     for t in range(cfg.frames):
         frame = render_frame(scene, t, cfg)

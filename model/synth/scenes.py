@@ -408,6 +408,40 @@ def add_hand(rng, cfg: SceneConfig, objs: list[Obj], cam_pos: np.ndarray, half: 
     return Obj(parts, pos, yaw, 0.0, 0.1, "hand")
 
 
+# ---- an occluder -------------------------------------------------------------------------
+
+
+def add_occluder(rng, cfg: SceneConfig, cam: Camera) -> Obj:
+    """A tall panel that passes in front of the camera (a pillar, a passer-by), so the objects
+    behind it are hidden for a few frames and come back: what only a model that remembers
+    them can keep in the same slot. Placed in frame 0's view, a quarter to two fifths of the
+    way to what the camera looks at, sliding sideways across the whole view once; sized by
+    the camera's geometry, so it works on every stage."""
+    T = cfg.frames
+    forward, right = cam.rot[0][2] * [1, 0, 1], cam.rot[0][0] * [1, 0, 1]
+    forward, right = forward / np.linalg.norm(forward), right / np.linalg.norm(right)
+    eye = cam.pos[0]
+    # the camera looks down at its target: the horizontal distance to where its line of sight
+    # meets the ground
+    sight = cam.rot[0][2]
+    reach = eye[1] / max(-sight[1], 0.05) * np.hypot(sight[0], sight[2])
+    d = rng.uniform(0.25, 0.4) * reach
+    view = d * cfg.width / cfg.height / cam.focal[0]  # half the view's width at distance d
+    w = rng.uniform(0.3, 0.6) * view  # half the panel's width
+    tall = eye[1] * rng.uniform(
+        1.05, 1.3
+    )  # up to the camera's eye and above: nothing shows over it
+    side = rng.choice([-1.0, 1.0])
+    start = rng.uniform(-0.15, 0.25) * T  # frame at which it enters the view
+    frames = rng.uniform(0.5, 0.9) * T  # frames it takes to cross
+    travel = (view + w) * (2 * (np.arange(T) - start) / frames - 1)  # -(view + w) -> view + w
+    pos = eye * [1, 0, 1] + forward * d + side * right * travel[:, None]
+    pos[:, 1] = tall / 2
+    size = np.array([w, tall / 2, 0.08 * w])
+    yaw = np.full(T, np.arctan2(-right[2], right[0]))  # the panel's width along the view's
+    return Obj([Part("box", size, random_material(rng, cfg.texture_prob))], pos, yaw, tall / 2, w)
+
+
 # ---- cameras ----------------------------------------------------------------------------
 
 
