@@ -1,6 +1,7 @@
 """The documentation's links: every relative link in the project's Markdown files points to a
 file that exists and, with a #fragment, to a heading of that file (GitHub's anchors), so the
-model card's table of experiments and the experiment log stay connected."""
+model card's table of experiments and the experiment log stay connected; and the app's page
+quotes the model card's numbers."""
 
 from __future__ import annotations
 
@@ -56,3 +57,24 @@ def test_relative_links_resolve(doc):
         ):
             broken.append(target)
     assert not broken, broken
+
+
+def glance(score: str) -> float:
+    """The first number of the model card's "at a glance" row whose score column starts so."""
+    for row in (ROOT / "weights" / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 5 and cells[1].startswith(score):
+            return float(re.search(r"\d+\.\d+", cells[2]).group())
+    raise AssertionError(f"no row scoring {score!r} in the model card's table")
+
+
+def test_the_page_quotes_the_model_cards_numbers():
+    """The app's "What to expect" (app/page_text.py MEASURED) rounds the card's measurements:
+    new weights with a new card and an old page (or the other way round) fail here."""
+    from app.page_text import MEASURED
+
+    assert MEASURED["fg_ari_decoder"] == round(glance("video FG-ARI, the decoder's masks"), 2)
+    assert MEASURED["fg_ari_shown"] == round(glance("video FG-ARI as the app shows it"), 2)
+    assert MEASURED["depth_absrel"] == round(glance("depth AbsRel"), 3)
+    assert MEASURED["fg_ari_other_renderer"] == round(glance("video FG-ARI as shown /"), 2)
+    assert MEASURED["reidentified"] == round(glance("the object's own slot before"), 2)
