@@ -34,8 +34,8 @@ from pathlib import Path
 
 from bench.figures import MODEL_COLOURS, save_figure
 from bench.scaling import MODELS
+from model.objectives import DEPTH_LOSSES
 from model.precision import PRECISIONS
-from model.train import DEPTH_LOSSES
 
 # (key in model.evaluate's JSON, column title); the decoder's score leads, as in the model card
 COLUMNS = [

@@ -19,7 +19,7 @@ from einops import rearrange
 
 from model import OCSlotSSM
 from model.data import load_folder
-from model.train import MIN_DEPTH
+from model.objectives import MIN_DEPTH
 
 
 @torch.no_grad()

@@ -22,16 +22,15 @@ import torch.nn.functional as F
 from model import Config, OCSlotSSM
 from model.data import Clip, load_folder, sample_batch
 from model.flow import dis_flow
-from model.slotssm import SlotOutput
-from model.train import (
+from model.objectives import (
     depth_edges,
-    init_from,
     losses,
     next_frame_loss,
-    parse_config_overrides,
     refined_mask_distillation,
     slot_contrast,
 )
+from model.slotssm import SlotOutput
+from model.train import init_from, parse_config_overrides
 from model.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +154,7 @@ def test_silog_is_scale_invariant_per_frame_and_never_negative():
     whatever the number of pixels with depth in each frame (an open sky leaves few); a
     pixel-weighted first term with a frame-weighted second one went negative on such clips
     and was minimised by breaking depth."""
-    from model.train import SILOG_LAMBDA
+    from model.objectives import SILOG_LAMBDA
 
     depth = torch.full((1, 2, 8, 8), 2.0)
     depth[0, 1] = 0.0  # frame 1: depth known in one 2x2 cell only (the rest is sky)
