@@ -428,9 +428,8 @@ def add_occluder(rng, cfg: SceneConfig, cam: Camera) -> Obj:
     d = rng.uniform(0.25, 0.4) * reach
     view = d * cfg.width / cfg.height / cam.focal[0]  # half the view's width at distance d
     w = rng.uniform(0.3, 0.6) * view  # half the panel's width
-    tall = eye[1] * rng.uniform(
-        1.05, 1.3
-    )  # up to the camera's eye and above: nothing shows over it
+    # up to the camera's eye and a little above: nothing behind it shows over its top
+    tall = eye[1] * rng.uniform(1.05, 1.3)
     side = rng.choice([-1.0, 1.0])
     start = rng.uniform(-0.15, 0.25) * T  # frame at which it enters the view
     frames = rng.uniform(0.5, 0.9) * T  # frames it takes to cross
