@@ -41,6 +41,17 @@ DEPTH_LOSSES = ("log", "log_l1", "silog")  # the first is the default (see --dep
 SILOG_LAMBDA = 0.85  # weight of the scale-invariant term (Eigen et al. 2014)
 
 
+def pooled_log_depth(depth: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """depth (..., H, W) in metres, 0 = unknown -> (N, 1, H / k, W / k) twice, N the leading
+    dimensions flattened: each k x k cell's mean log-depth over its known pixels (pool(sum) /
+    pool(count), so unknown pixels do not pull it to 0), and the share of its pixels known."""
+    valid = (depth > MIN_DEPTH).float()
+    log_d = torch.log(depth.clamp_min(MIN_DEPTH)) * valid
+    count = F.avg_pool2d(valid.reshape(-1, 1, *depth.shape[-2:]), k)
+    target = F.avg_pool2d(log_d.reshape(-1, 1, *depth.shape[-2:]), k) / count.clamp_min(1e-6)
+    return target, count
+
+
 def losses(
     out: SlotOutput,
     video: torch.Tensor,
@@ -58,11 +69,7 @@ def losses(
     (`depth_edges`)."""
     h, w = out.log_depth.shape[-2:]
     k = video.shape[-1] // w
-    valid = (depth > MIN_DEPTH).float()
-    log_d = torch.log(depth.clamp_min(MIN_DEPTH)) * valid
-    # average only known pixels: pool(sum) / pool(count)
-    count = F.avg_pool2d(valid.flatten(0, 1).unsqueeze(1), k)
-    target = F.avg_pool2d(log_d.flatten(0, 1).unsqueeze(1), k) / count.clamp_min(1e-6)
+    target, count = pooled_log_depth(depth, k)
     known = (count > 0.5).float()  # at least half the pixels of the cell have depth
     diff = (out.log_depth.flatten(0, 1).unsqueeze(1) - target) * known
     cell = 1 + edge_weight * depth_edges(target, known) if edge_weight else torch.ones_like(known)

@@ -19,7 +19,7 @@ from einops import rearrange
 
 from model import OCSlotSSM
 from model.data import load_folder
-from model.objectives import MIN_DEPTH
+from model.objectives import pooled_log_depth
 
 
 @torch.no_grad()
@@ -35,12 +35,9 @@ def pixels(model: OCSlotSSM, clips, frames: int):
         tokens = grab["tokens"]  # (T, L, D)
         grid = rearrange(tokens, "t (h w) d -> t d h w", h=int(tokens.shape[1] ** 0.5))
         grid = F.interpolate(grid, size=p.shape[-2:], mode="bilinear", align_corners=False)
-        depth = torch.from_numpy(clip.depth[:frames]).float()[:, None]
-        known = (depth > MIN_DEPTH).float()
-        k = depth.shape[-1] // p.shape[-1]
-        count = F.avg_pool2d(known, k)[:, 0]
-        target = F.avg_pool2d(depth.clamp_min(MIN_DEPTH).log() * known, k)[:, 0]
-        target = target / count.clamp_min(1e-6)
+        depth = torch.from_numpy(clip.depth[:frames]).float()
+        target, count = pooled_log_depth(depth, depth.shape[-1] // p.shape[-1])
+        target, count = target[:, 0], count[:, 0]
         for t in range(p.shape[0]):
             ok = (count[t] > 0.99).flatten()
             feats.append(grid[t].flatten(1).T[ok].numpy())
