@@ -156,6 +156,16 @@ def kmeans_ids(clip: Clip, k: int, seed: int = 0, use_depth: bool = True) -> np.
     return labels.reshape(T, S, S)
 
 
+# the stages of predict_clip's slot IDs that the per-object scores (held object, reappearances)
+# report, by name: as shown, before tracking, the decoder's masks, the same with no memory
+SLOT_ID_STAGES = {
+    "shown": "slot_ids",
+    "untracked": "slot_ids_untracked",
+    "decoder": "slot_ids_decoded",
+    "memoryless": "slot_ids_memoryless",
+}
+
+
 def held_object_iou(clip: Clip, ids: np.ndarray) -> float:
     """Does one slot keep the object the hand carries? The video IoU of the best single label
     with that object, over the frames where it is visible: a label that hands the object on
@@ -170,34 +180,21 @@ def held_object_scores(
     """held_object_iou of every stage of the model's slot IDs, and of slot maps that know
     nothing about objects: a fixed 3x3 grid of image cells and (if kmeans) k-means on colour
     and position (k = the number of slots)."""
-    stages = {"shown": "slot_ids", "untracked": "slot_ids_untracked"}
-    stages |= {"decoder": "slot_ids_decoded", "memoryless": "slot_ids_memoryless"}
-    row = {name: held_object_iou(clip, pred[key]) for name, key in stages.items()}
+    row = {name: held_object_iou(clip, pred[key]) for name, key in SLOT_ID_STAGES.items()}
     row["grid_3x3"] = held_object_iou(clip, grid_ids(clip.masks.shape))
     if kmeans:
         row["kmeans_colour_position"] = held_object_iou(clip, kmeans_ids(clip, k, use_depth=False))
     return row
 
 
-# slot IDs whose identity over a reappearance is scored: the model's stages, and a fixed grid
-# of image cells (an object that comes back where it vanished keeps its cell: the score of
-# remembering nothing but a position)
-REAPPEARANCE_STAGES = {
-    "shown": "slot_ids",
-    "untracked": "slot_ids_untracked",
-    "decoder": "slot_ids_decoded",
-    "memoryless": "slot_ids_memoryless",
-}
-
-
 def reappearance_matches(clip: Clip, pred: dict[str, np.ndarray]) -> dict[str, list[bool]]:
     """For every object of the clip that vanishes for a few frames and comes back
-    (model/metrics.py reappearances): whether each stage's slot IDs, and a 3x3 grid, give it
-    the same label after as before."""
+    (model/metrics.py reappearances): whether each stage's slot IDs, and a fixed 3x3 grid of
+    image cells (an object that comes back where it vanished keeps its cell: the score of
+    remembering nothing but a position), give it the same label after as before."""
     events = reappearances(clip.masks)
     rows = {
-        name: reidentified(clip.masks, pred[key], events)
-        for name, key in REAPPEARANCE_STAGES.items()
+        name: reidentified(clip.masks, pred[key], events) for name, key in SLOT_ID_STAGES.items()
     }
     return rows | {"grid_3x3": reidentified(clip.masks, grid_ids(clip.masks.shape), events)}
 
