@@ -421,6 +421,7 @@ def plot(result: dict, path: Path) -> list[str]:
         cols=3,
         subplot_titles=[f"{lvl}: {label}" for lvl in LEVELS for _, label in metrics],
     )
+    threads = result["machine"]["threads"]
     for i, level in enumerate(LEVELS):
         for j, (key, _) in enumerate(metrics):
             for m in MODELS:
@@ -441,7 +442,7 @@ def plot(result: dict, path: Path) -> list[str]:
             fig.update_yaxes(type="log", row=i + 1, col=j + 1)
     fig.update_layout(
         title=f"OC-SlotSSM vs baselines, {result['machine']['cpu']}, "
-        f"{result['machine']['threads']} threads ({result['mode']})",
+        f"{threads} thread{'s' if threads > 1 else ''} ({result['mode']})",
         height=750,
         width=1300,
     )
