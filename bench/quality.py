@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         "runs so far used; auto = model.train's default, by the hardware)",
     )
     args = p.parse_args(argv)
+    # every set is read only after hours of training: a mistyped one must stop the run now
+    for folder in [*args.train, args.test, *args.also, *([args.val] if args.val else [])]:
+        if not Path(folder).is_dir():
+            p.error(f"data folder {folder} does not exist")
 
     env = dict(os.environ)
     if args.threads:

@@ -66,7 +66,7 @@ def recipe_args(steps: int, seed: int, **overrides):
     argv = ["--data", "-", "--out", "-", "--steps", str(steps), "--seed", str(seed)]
     argv += ["--batch", str(r["batch"]), "--frames", str(r["frames"]), "--lr", str(r["lr"])]
     argv += ["--warmup", str(max(1, round(r["warmup_fraction"] * steps)))]
-    return parse_args(argv)
+    return parse_args(argv, check_paths=False)  # the clip is in memory: no folders
 
 
 def adaptation_clip(model: OCSlotSSM, rgb: np.ndarray) -> Clip:

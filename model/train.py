@@ -183,7 +183,7 @@ def drop_rows_after(path: Path, step: int) -> None:
         writer.writerows(rows)
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, check_paths: bool = True):
     p = argparse.ArgumentParser(
         prog="python -m model.train",
         description=__doc__,
@@ -315,6 +315,10 @@ def parse_args(argv=None):
     for name in ("steps", "batch", "frames", "grad_accum", "eval_every", "log_every"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    # before any process starts or --out is made: a typo in a path is the commonest mistake
+    for folder in [*args.data, *([args.val] if args.val else [])] if check_paths else []:
+        if not Path(folder).is_dir():
+            p.error(f"data folder {folder} does not exist")
     return args
 
 
@@ -412,7 +416,6 @@ def main(argv=None) -> None:
     )
     set_seed(args.seed, device_specific=True)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
 
     overrides = parse_config_overrides(args.config)
@@ -434,22 +437,24 @@ def main(argv=None) -> None:
         if partial:
             acc.print(f"--init: {', '.join(partial)} copied in part or new (config changed)")
 
-    clips = [
-        c
-        for folder in args.data
-        for c in load_folder(folder, cfg.image_size, args.limit, flow=cfg.flow_head)
-    ]
+    try:  # a folder without clips, or depth maps that do not match the video's frames
+        clips = [
+            c
+            for folder in args.data
+            for c in load_folder(folder, cfg.image_size, args.limit, flow=cfg.flow_head)
+        ]
+        val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    if args.depth_from_init and not args.init:
+        raise SystemExit("error: --depth-from-init needs --init (the model whose depth to keep)")
+    out.mkdir(parents=True, exist_ok=True)  # only for a run that can start
     if args.depth_from_init:
-        if not args.init:
-            raise SystemExit(
-                "error: --depth-from-init needs --init (the model whose depth to keep)"
-            )
         teacher = OCSlotSSM.from_pretrained(args.init).to(acc.device).eval()
         for clip in clips:
             if clip.depth is None:
                 clip.depth = teacher_depth(teacher, clip.rgb)
         del teacher
-    val = load_folder(args.val, cfg.image_size, args.eval_clips) if args.val else []
     acc.print(
         f"{sum(p.numel() for p in model.parameters()):,} parameters; {len(clips)} training clips; {len(val)} val clips; "
         f"{acc.num_processes} process(es) on {acc.device}; mixed precision: {mixed}; "

@@ -6,22 +6,18 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
+
+import pytest
+
+from .cli_helpers import assert_ran, run_module
 
 MODELS = {"slotssm", "single_ssm", "slot_rnn", "slot_transformer"}
 
 
 def test_bench_tiny_writes_the_schema(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--json", str(out), "--tiny", "--threads", "1"]
-        + ["--rounds", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_module("bench", "--json", out, "--tiny", "--threads", 1, "--rounds", 2)
+    assert_ran(proc)
     assert "% of the matmul peak" in proc.stdout
     result = json.loads(out.read_text())
     for level in ("core", "whole"):
@@ -104,6 +100,18 @@ def test_quality_table_trains_scores_and_resumes(tiny_synth, tmp_path, capfd):
     stamps = [f.stat().st_mtime_ns for f in scores]
     quality_main(args)
     assert [f.stat().st_mtime_ns for f in scores] == stamps
+
+
+def test_quality_table_checks_every_set_before_training(tiny_synth, tmp_path, capsys):
+    from bench.quality import main as quality_main
+
+    missing = tmp_path / "missing"
+    args = ["--train", str(tiny_synth), "--test", str(tiny_synth), "--out", str(tmp_path / "q")]
+    with pytest.raises(SystemExit) as stop:
+        quality_main([*args, "--json", str(tmp_path / "q.json"), "--also", str(missing)])
+    assert stop.value.code == 2
+    assert f"data folder {missing} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 
 def test_quality_summary_gives_mean_and_spread_over_seeds():

@@ -4,8 +4,6 @@ moves on its own, found from optical flow alone, and the best single slot's IoU 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import imageio.v3 as iio
@@ -14,7 +12,7 @@ import pytest
 
 from model.motion import best_label_iou, grid_ids, moving_regions
 
-from .app_helpers import ROOT
+from .cli_helpers import assert_ran, assert_usage_error, run_module
 
 SIZE, SIDE, STEP = 96, 24, 3  # frame size, square side, square motion in px per frame
 
@@ -88,28 +86,17 @@ def test_evaluate_scores_a_folder_of_videos(tmp_path):
     (tmp_path / "clips").mkdir()
     iio.imwrite(tmp_path / "clips" / "square.mp4", video, fps=10, codec="libx264")
     out = tmp_path / "motion.json"
-    cmd = [sys.executable, "-m", "model.evaluate", "--videos", str(tmp_path / "clips")]
-    result = subprocess.run(
-        [*cmd, "--json", str(out), "--motion-size", str(SIZE)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_module(
+        "model.evaluate", "--videos", tmp_path / "clips", "--json", out, "--motion-size", SIZE
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert_ran(result)
     metrics = json.loads(out.read_text())
     clip = metrics["clips"]["square"]
     assert metrics["num_videos"] == 1 and clip["frames"] == 10
     for key in ("motion_iou", "decoder_motion_iou", "grid_motion_iou"):
         assert 0 < clip[key] <= 1 and metrics[key] == clip[key]
-    bad = subprocess.run(
-        [*cmd[:-1], str(tmp_path / "missing"), "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run_module("model.evaluate", "--videos", tmp_path / "missing", "--json", out)
+    assert_usage_error(bad, "does not exist")
 
 
 def test_held_object_score_is_one_slot_keeping_the_carried_object():

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
 
 from model import OCSlotSSM
 from model.precision import NATIVE_SPEEDUP, cpu_bf16_speedup, training_precision
 
+from .cli_helpers import assert_ran, run_module
 from .test_train import TINY_CONFIG, read_csv
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_requested_precision_wins_and_auto_follows_the_measured_cpu():
@@ -33,13 +29,14 @@ def test_bf16_training_on_the_cpu_validates_and_exports_in_fp32(tiny_synth, tmp_
     """In a process of its own: Accelerate holds one precision per process. Before validation
     ran outside autocast, its bf16 depth broke the metrics (numpy has no bf16)."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "model.train", "--data", str(tiny_synth), "--val"]
-    cmd += [str(tiny_synth), "--out", str(out), "--config", *TINY_CONFIG, "--steps", "40"]
-    cmd += ["--batch", "4", "--frames", "4", "--warmup", "5", "--log-every", "5"]
-    cmd += ["--lr", "2e-3", "--eval-every", "40", "--mixed-precision", "bf16"]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_module(
+        "model.train",
+        *("--data", tiny_synth, "--val", tiny_synth, "--out", out, "--config", *TINY_CONFIG),
+        *("--steps", 40, "--batch", 4, "--frames", 4, "--warmup", 5, "--log-every", 5),
+        *("--lr", "2e-3", "--eval-every", 40, "--mixed-precision", "bf16"),
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert_ran(result)
     assert "mixed precision: bf16" in result.stdout
     losses = [float(r["loss"]) for r in read_csv(out / "log.csv")]
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0], losses

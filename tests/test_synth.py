@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +21,8 @@ from model.synth import (
 from model.synth.render import render_frame
 from model.synth.scenes import sample_scene
 
-ROOT = Path(__file__).resolve().parents[1]
+from .cli_helpers import assert_ran, run_module
+
 CFG = SceneConfig(size=32, frames=4)
 
 
@@ -115,24 +113,13 @@ def test_dataset_roundtrip_and_cli(tmp_path):
     ref = render_clip(clip_seed(9, 1), CFG)
     assert np.array_equal(clip["rgb"], ref["rgb"]) and np.array_equal(clip["masks"], ref["masks"])
 
-    cmd = [
-        sys.executable,
-        "-m",
+    result = run_module(
         "model.synth",
-        "--out",
-        str(tmp_path / "b"),
-        "--videos",
-        "2",
-        "--seed",
-        "9",
-        "--size",
-        "32",
-        "--frames",
-        "4",
+        *("--out", tmp_path / "b", "--videos", 2, "--seed", 9, "--size", 32, "--frames", 4),
         "--preview",
-    ]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+        timeout=120,
+    )
+    assert_ran(result)
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
         "clip_00000.npz",
         "clip_00001.npz",
