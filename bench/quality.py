@@ -34,6 +34,7 @@ from pathlib import Path
 
 from bench.figures import MODEL_COLOURS, save_figure
 from bench.scaling import MODELS
+from model.data import missing_folder
 from model.objectives import DEPTH_LOSSES
 from model.precision import PRECISIONS
 
@@ -228,9 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
     # every set is read only after hours of training: a mistyped one must stop the run now
-    for folder in [*args.train, args.test, *args.also, *([args.val] if args.val else [])]:
-        if not Path(folder).is_dir():
-            p.error(f"data folder {folder} does not exist")
+    if error := missing_folder([*args.train, args.test, *args.also, args.val]):
+        p.error(error)
 
     env = dict(os.environ)
     if args.threads:

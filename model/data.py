@@ -93,14 +93,23 @@ def _read_depth_folder(folder: Path, count: int, size: int) -> np.ndarray:
     return np.stack(maps)
 
 
+def missing_folder(folders: list[str | Path | None]) -> str | None:
+    """The error for the first of these data folders that does not exist (None: an optional
+    folder not given); None if all do. Entry points check before any work starts."""
+    for folder in folders:
+        if folder is not None and not Path(folder).is_dir():
+            return f"data folder {folder} does not exist"
+    return None
+
+
 def load_folder(
     folder: str | Path, size: int, limit: int | None = None, flow: bool = False
 ) -> list[Clip]:
     """All clips of a synth data set or a video folder, resized to size x size; with flow=True
     also their optical flow, computed from the resized frames (model/flow.py)."""
+    if error := missing_folder([folder]):
+        raise FileNotFoundError(error)
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder {folder} does not exist")
     synth = sorted(folder.glob("clip_*.npz"))[:limit]
     if synth:
         return [load_synth_clip(p, size, flow) for p in synth]

@@ -38,7 +38,7 @@ from accelerate.utils import set_seed
 from tqdm import tqdm
 
 from .config import Config
-from .data import Clip, load_folder, sample_batch
+from .data import Clip, load_folder, missing_folder, sample_batch
 from .objectives import DEPTH_LOSSES, losses, next_frame_loss, refined_mask_distillation
 from .precision import training_precision
 from .slotssm import OCSlotSSM
@@ -316,9 +316,8 @@ def parse_args(argv=None, check_paths: bool = True):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     # before any process starts or --out is made: a typo in a path is the commonest mistake
-    for folder in [*args.data, *([args.val] if args.val else [])] if check_paths else []:
-        if not Path(folder).is_dir():
-            p.error(f"data folder {folder} does not exist")
+    if check_paths and (error := missing_folder([*args.data, args.val])):
+        p.error(error)
     return args
 
 
