@@ -48,6 +48,16 @@ def test_decodes_common_containers_and_codecs(tmp_path, frames, name, codec, pix
     if pix_fmt == "gray":
         f = got[5][1].astype(int)
         assert np.abs(f[..., 0] - f[..., 1]).max() <= 2  # converted to RGB from one channel
+        return
+    # the frames come back as they were written, in RGB order: red, green, blue bars
+    bars = np.zeros((4, 64, 64, 3), np.uint8)
+    for channel in range(3):
+        bars[:, :, channel * 22 : channel * 22 + 20, channel] = 255
+    path = write_video(tmp_path / f"bars{path.suffix}", bars, fps=10, codec=codec, pix_fmt=pix_fmt)
+    _, frame = next(iter_frames(path, probe(path), fps=10, max_seconds=60, size=(64, 64)))
+    for channel in range(3):  # the middle of each bar, away from chroma bleeding at its edges
+        bar = frame[8:56, channel * 22 + 6 : channel * 22 + 14].reshape(-1, 3).mean(0)
+        assert bar[channel] > 200 and np.delete(bar, channel).max() < 60, (channel, bar)
 
 
 def test_samples_at_target_fps_and_trims(tmp_path, frames):

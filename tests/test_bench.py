@@ -39,6 +39,11 @@ def test_bench_tiny_writes_the_schema(tmp_path):
         assert set(ratio["8"]) == MODELS - {"slotssm"}  # JSON keys are strings
         for m, (lo, hi) in result["ratios_train_step_range"][level]["8"].items():
             assert lo <= ratio["8"][m] <= hi  # each ratio taken within a round
+        # baseline / SlotSSM (> 1: the SlotSSM is faster), taken per round, then the median
+        per_round = {r["model"]: r["train_step_ms_rounds"] for r in rows if r["T"] == 8}
+        for m in MODELS - {"slotssm"}:
+            each = [b / o for b, o in zip(per_round[m], per_round["slotssm"], strict=True)]
+            assert ratio["8"][m] == pytest.approx(sum(each) / 2)
     assert result["matmul_peak_gflops"] > 0
     assert 0 < result["slotssm_train_gflops"] < 10 * result["matmul_peak_gflops"]
     assert result["slotssm_train_gflops_T"] == 8

@@ -237,7 +237,11 @@ def test_the_image_app_decomposes_with_spaces_installed(image_app, tmp_path):
 
 
 def test_zerogpu_duration_follows_the_clip_and_the_page_says_so(tmp_path):
-    from app.limits import ZEROGPU_BASE_SECONDS, ZEROGPU_MAX_SECONDS
+    from app.limits import (
+        ZEROGPU_BASE_SECONDS,
+        ZEROGPU_MAX_SECONDS,
+        ZEROGPU_SECONDS_PER_ADAPT_STEP,
+    )
     from app.session import Settings
     from app.zerogpu import gpu_seconds
 
@@ -253,6 +257,10 @@ def test_zerogpu_duration_follows_the_clip_and_the_page_says_so(tmp_path):
     assert gpu_seconds(long, Settings(fps=5)) < gpu_seconds(long, default)
     assert gpu_seconds(broken, default) == ZEROGPU_BASE_SECONDS
     assert gpu_seconds(long, Settings(fps=10_000)) == ZEROGPU_MAX_SECONDS
+    # adapting first asks for its steps too: 300 steps, 30 s more (ceil of a float sum: or 31)
+    adapted = gpu_seconds(short, Settings(adapt_steps=300)) - gpu_seconds(short, default)
+    steps_need = 300 * ZEROGPU_SECONDS_PER_ADAPT_STEP
+    assert steps_need <= adapted <= steps_need + 1
     code = "from app.limits import LIMITS_TEXT; print(LIMITS_TEXT)"
     shown = {
         flag: subprocess.run(

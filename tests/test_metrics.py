@@ -86,11 +86,22 @@ def test_depth_metrics():
     assert scaled["absrel"] == pytest.approx(1.0) and scaled["delta1"] == 0
     assert depth_metrics(2 * d, d, median_scale=True)["absrel"] == pytest.approx(0.0, abs=1e-9)
     assert np.isfinite(depth_metrics(d, np.where(d > 5, d, 0))["absrel"])  # zeros are unknown
+    half = depth_metrics(0.5 * d, d)  # too near counts as off as too far
+    assert half["absrel"] == pytest.approx(0.5) and half["delta1"] == 0
+    assert half["rmse"] == pytest.approx(np.sqrt(np.mean((0.5 * d) ** 2)))
+    # delta1: the share of pixels within 1.25x either way
+    factors = np.resize([1.1, 1 / 1.1, 1.5, 1 / 1.5], d.shape)
+    assert depth_metrics(d * factors, d)["delta1"] == pytest.approx(0.5)
 
 
 def test_mask_statistics():
     uniform = np.full((2, 4, 5, 5), 0.25)
     assert mask_statistics(uniform)["mean_max_mask"] == pytest.approx(0.25)
+    # one-hot masks over 200 pixels: slots 0-2 win 60%, 39.5% and 0.5% of them, slot 3 none
+    winner = np.repeat([0, 1, 2], [120, 79, 1]).reshape(2, 10, 10)
+    one_hot = np.moveaxis(np.eye(4)[winner], -1, 1)
+    stats = mask_statistics(one_hot)
+    assert stats["mean_max_mask"] == 1.0 and stats["used_slots"] == 2  # 1% makes a slot used
 
 
 def blob_masks(centres: list[tuple[int, int]], size: int = 16) -> np.ndarray:

@@ -164,3 +164,42 @@ def test_tracker_streams_and_leaves_still_scenes_alone():
     assert (SlotTracker(3)(still)[1] == np.arange(3)).all()
     with pytest.raises(ValueError, match="3 slots"):
         tracker(torch.rand(2, 4, 8, 8))
+
+
+def test_evaluation_scores_each_stage_from_its_own_masks(model):
+    """model.evaluate.predict_clip, where every published score starts: slot IDs as the app
+    shows them (tracked), before tracking, from the decoder's masks alone, and from the
+    decoder with every frame run as a clip of its own (no memory). Memory worth is the third
+    minus the fourth, so each must come from the pass it names."""
+    from model.evaluate import predict_clip
+
+    rgb = (np.random.default_rng(3).random((6, 32, 32, 3)) * 255).astype(np.uint8)
+    pred = predict_clip(model, rgb)
+    video = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div(255.0)
+    with torch.no_grad():
+        carried = model(video[None]).masks[0]
+        alone = model(video[:, None]).masks[:, 0]
+
+    def ids_and_clear(masks, source, frames=video) -> tuple[np.ndarray, np.ndarray]:
+        segmented = SlotSegmenter.for_model(model.config, source=source)(masks, frames).masks
+        upsampled = F.interpolate(segmented, size=(32, 32), mode="bilinear", align_corners=False)
+        return upsampled.argmax(1).numpy(), clear_lead(upsampled).numpy()
+
+    for key, masks, source in (
+        ("slot_ids", carried, "tracked"),
+        ("slot_ids_untracked", carried, "untracked"),
+        ("slot_ids_decoded", carried, "decoded"),
+        ("slot_ids_memoryless", alone, "decoded"),
+    ):
+        want, clear = ids_and_clear(masks, source)
+        assert pred[key].shape == (6, 32, 32), key
+        assert clear.mean() > 0.99 and (pred[key] == want)[clear].all(), key
+    # no memory: frame t alone is what a one-frame clip of it gives; with memory it is not
+    for t in range(6):
+        single = predict_clip(model, rgb[t : t + 1])["slot_ids_decoded"][0]
+        _, clear = ids_and_clear(alone[t : t + 1], "decoded", video[t : t + 1])
+        assert (single == pred["slot_ids_memoryless"][t])[clear[0]].all()
+    assert (pred["slot_ids_decoded"][1:] != pred["slot_ids_memoryless"][1:]).any()
+    assert np.array_equal(pred["slot_ids_decoded"][0], pred["slot_ids_memoryless"][0])
+    assert pred["masks"].shape == (6, 4, 16, 16)
+    torch.testing.assert_close(torch.from_numpy(pred["masks"]), carried)

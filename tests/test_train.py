@@ -28,7 +28,7 @@ from model.objectives import (
     slot_contrast,
 )
 from model.slotssm import SlotOutput
-from model.train import init_from, parse_config_overrides
+from model.train import init_from, parse_args, parse_config_overrides, train_steps
 from model.train import main as train_main
 
 from .cli_helpers import assert_ran, assert_usage_error, run_module
@@ -70,6 +70,17 @@ def train(data, out, steps, *extra):
             *extra,
         ]
     )
+
+
+def assert_total_is_the_weighted_sum(rows: list[dict], *flags: str) -> None:
+    """Each logged loss is its logged parts, each times its --<part>-weight as the run's
+    flags set it: a part that is logged but left out of the total (or weighted wrongly)
+    trains nothing."""
+    args = parse_args(["--data", "-", "--out", "-", *flags], check_paths=False)
+    for row in rows:
+        parts = {k.removesuffix("_loss"): float(v) for k, v in row.items() if k.endswith("_loss")}
+        want = sum(getattr(args, f"{name}_weight") * value for name, value in parts.items())
+        assert float(row["loss"]) == pytest.approx(want, rel=1e-5), row
 
 
 def test_loss_goes_down_and_weights_export(tiny_synth, tmp_path):
@@ -114,6 +125,7 @@ def test_flow_head_trains_from_weights_without_one(tiny_synth, tmp_path):
     )
     rows = read_csv(tmp_path / "flow" / "log.csv")
     assert all(np.isfinite(float(r["flow_loss"])) and float(r["flow_loss"]) > 0 for r in rows)
+    assert_total_is_the_weighted_sum(rows)
     model = OCSlotSSM.from_pretrained(tmp_path / "flow" / "weights")
     assert model.config.flow_head and model.config.image_size == 32
 
@@ -375,7 +387,7 @@ def test_contrast_loss_trains_from_the_cli(tiny_synth, tmp_path):
     train([tiny_synth], tmp_path / "run", 10, "--contrast-weight", "0.5")
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["contrast_loss"]) > 0 for r in rows)
-    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert_total_is_the_weighted_sum(rows, "--contrast-weight", "0.5")
 
 
 def test_next_frame_loss_compares_frame_t_plus_1_with_the_prediction_made_at_t(tiny_synth):
@@ -423,6 +435,7 @@ def test_predict_loss_trains_from_the_cli(tiny_synth, tmp_path):
     )
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["predict_loss"]) > 0 for r in rows)
+    assert_total_is_the_weighted_sum(rows, "--predict-weight", "0.5")
     with pytest.raises(ValueError, match="predict_next"):
         train([tiny_synth], tmp_path / "plain", 2, "--predict-weight", "0.5")
 
@@ -457,18 +470,25 @@ def test_distill_loss_trains_from_the_cli(tiny_synth, tmp_path):
     train([tiny_synth], tmp_path / "run", 10, "--distill-weight", "0.1")
     rows = read_csv(tmp_path / "run" / "log.csv")
     assert len(rows) == 2 and all(float(r["distill_loss"]) > 0 for r in rows)
-    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert_total_is_the_weighted_sum(rows, "--distill-weight", "0.1")
 
 
 def test_resume_continues_from_checkpoint(tiny_synth, tmp_path):
-    train([tiny_synth], tmp_path / "run", 10, "--eval-every", "10")
+    # a constant rate after warm-up, so that a 10-step run and a 20-step one share a schedule
+    flags = ("--eval-every", "10", "--min-lr-ratio", "1")
+    train([tiny_synth], tmp_path / "run", 10, *flags)
     before = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights").state_dict()
-    train([tiny_synth], tmp_path / "run", 20, "--eval-every", "10")
+    train([tiny_synth], tmp_path / "run", 20, *flags)
     steps = [int(r["step"]) for r in read_csv(tmp_path / "run" / "log.csv")]
     assert steps == [5, 10, 15, 20]  # no step is run twice
     assert json.loads((tmp_path / "run" / "checkpoint" / "step.json").read_text())["step"] == 20
     after = OCSlotSSM.from_pretrained(tmp_path / "run" / "weights").state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+    # weights, optimiser and random state come back: the same as 20 steps in one go
+    train([tiny_synth], tmp_path / "whole", 20, *flags)
+    whole = OCSlotSSM.from_pretrained(tmp_path / "whole" / "weights").state_dict()
+    for k in whole:
+        torch.testing.assert_close(after[k], whole[k], msg=k)
 
 
 def test_resume_forgets_what_was_logged_after_the_checkpoint(tiny_synth, tmp_path):
@@ -479,6 +499,38 @@ def test_resume_forgets_what_was_logged_after_the_checkpoint(tiny_synth, tmp_pat
         csv.DictWriter(f, fieldnames=list(row)).writerow(row)
     train([tiny_synth], tmp_path / "run", 20, "--eval-every", "10")
     assert [int(r["step"]) for r in read_csv(log)] == [5, 10, 15, 20]
+
+
+def test_each_process_trains_on_its_own_batches(tiny_synth, monkeypatch):
+    """Under torchrun each process draws its clips from (seed, step, rank): two ranks see
+    different batches at the same step (else N processes train on one batch N times), and a
+    rank sees the same batch again when the step is rerun (a resumed run)."""
+    from accelerate import Accelerator
+
+    import model.train as train_module
+
+    drawn = []
+
+    def recording_sample_batch(*args, **kwargs):
+        batch = sample_batch(*args, **kwargs)
+        drawn.append(batch["video"])
+        return batch
+
+    monkeypatch.setattr(train_module, "sample_batch", recording_sample_batch)
+    clips = load_folder(tiny_synth, 32)
+    args = parse_args(["--data", "-", "--out", "-", "--steps", "1", "--batch", "2"], False)
+
+    def first_batch(rank: int) -> torch.Tensor:
+        class OnRank(Accelerator):  # one process standing in for rank `rank` of several
+            process_index = rank
+
+        model = OCSlotSSM(Config(**parse_config_overrides(TINY_CONFIG)))
+        opt = torch.optim.AdamW(model.parameters())
+        next(train_steps(model, opt, clips, args, OnRank()))
+        return drawn[-1]
+
+    rank0, rank1, rank0_again = first_batch(0), first_batch(1), first_batch(0)
+    assert torch.equal(rank0, rank0_again) and not torch.equal(rank0, rank1)
 
 
 def test_two_processes_train_together(tiny_synth, tmp_path):
