@@ -39,6 +39,29 @@ def count_frames(path) -> tuple[int, tuple[int, int], str]:
         return n, (s.codec_context.width, s.codec_context.height), s.codec_context.name
 
 
+def decoded_frames(path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def assert_videos_show_the_arrays(clip, overlay, depth, side, arrays, opacity: float) -> None:
+    """The three videos are what their names say, frame for frame (within H.264's loss):
+    the sampled frames overlaid with slots.npz's slot IDs, its depth (near = bright), and the
+    two side by side."""
+    from app.render import overlay as overlay_of
+    from app.video_io import iter_frames, probe
+
+    shown, seen, both = decoded_frames(overlay), decoded_frames(depth), decoded_frames(side)
+    frames = [f for _, f in iter_frames(clip, probe(clip), fps=10, max_seconds=60, size=(128, 96))]
+    for k in (0, len(shown) // 2, len(shown) - 1):
+        want = overlay_of(frames[k], arrays["slot_ids"][k], opacity).astype(int)
+        assert np.abs(shown[k].astype(int) - want).mean() < 8, k
+        assert np.abs(both[k].astype(int) - np.hstack([shown[k], seen[k]])).mean() < 8, k
+        brightness = seen[k].astype(float).mean(-1).ravel()
+        nearness = -np.log(arrays["depth"][k]).ravel()
+        assert np.corrcoef(brightness, nearness)[0, 1] > 0.8, k
+
+
 def test_decompose_with_the_video_alone(app, clip):
     client = Client(app.url, verbose=False)
     overlay, depth, side, plot, legend, archive, files, summary, slot, scale = client.predict(
@@ -52,8 +75,8 @@ def test_decompose_with_the_video_alone(app, clip):
     assert plot["type"] == "plotly" and len(json.loads(plot["plot"])["data"]) == 2 * 9
 
     with zipfile.ZipFile(archive) as z:
-        names = {"overlay.mp4", "depth.mp4", "slots.npz", "keyframes.png", "meta.json"}
-        assert names <= set(z.namelist())
+        videos = {"overlay.mp4", "depth.mp4", "composite.mp4"}
+        assert set(z.namelist()) == videos | {"slots.npz", "keyframes.png", "meta.json"}
         assert z.getinfo("slots.npz").file_size < 1_000_000  # compressed (raw: 3.6 MB)
         meta = json.loads(z.read("meta.json"))
         arrays = np.load(io.BytesIO(z.read("slots.npz")))
@@ -63,6 +86,7 @@ def test_decompose_with_the_video_alone(app, clip):
         assert arrays["masks"].shape == (20, 9, 64, 84) and arrays["masks"].dtype == np.float16
         assert arrays["attention"].shape == (20, 9)
         np.testing.assert_allclose(arrays["attention"].sum(1), 1, atol=1e-3)
+        assert_videos_show_the_arrays(clip, overlay, depth, side, arrays, opacity=0.55)
     assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
     assert (meta["width"], meta["height"]) == (128, 96)
     assert len(meta["weights_sha256"]) == 64 and meta["device"] == "cpu"
@@ -116,6 +140,17 @@ def test_settings_and_determinism(app, clip):
     assert metas[0][0]["frame_count"] == 5 and metas[0][0]["num_slots"] == 4  # 1 s at 5 fps
     assert "only the first 1 s" in " ".join(metas[0][0]["warnings"])
     assert np.array_equal(metas[0][1], metas[1][1])  # same input and settings, same result
+    sent = {"fps": 5, "max_seconds": 1, "num_slots": 4, "opacity": 0.3, "max_side": 320}
+    assert metas[0][0]["settings"].items() >= (sent | {"on_long": "trim"}).items()
+
+    # a slot view of the latest run: the slot blacked out where the slot IDs have it
+    ids = metas[1][1]
+    slot = int(np.bincount(ids.ravel()).argmax())  # the slot with the most pixels
+    hidden = decoded_frames(client.predict(slot, "hide", api_name="/slot_view"))
+    assert len(hidden) == 5
+    brightness = hidden.astype(float).mean(-1)
+    inside = ids == slot
+    assert np.median(brightness[inside]) < 10 < np.median(brightness[~inside])
 
 
 def test_refuse_long_video_and_bad_files_then_recover(app, clip, tmp_path):

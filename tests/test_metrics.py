@@ -29,6 +29,9 @@ def test_fg_ari_ignores_background_and_slot_names(truth):
     pred = np.where(truth == 1, 7, 3)  # renamed segments, background merged into an object
     assert fg_ari(truth, pred) == pytest.approx(1.0)
     assert frame_fg_ari(truth, pred) == pytest.approx(1.0)
+    left = truth.copy()
+    left[1] = 0  # every object out of view in frame 1: that frame is skipped, not NaN
+    assert frame_fg_ari(left, pred) == pytest.approx(1.0)
 
 
 def test_video_fg_ari_penalises_swaps_over_time(truth):
@@ -44,7 +47,17 @@ def test_one_segment_scores_zero(truth):
 
 def test_matched_miou(truth):
     assert matched_miou(truth, truth * 5) == pytest.approx(1.0)
-    assert matched_miou(truth, np.zeros_like(truth)) == pytest.approx(16 / 64 / 2, rel=0.3)
+    # one slot: object 1 gets it (48 of 192 pixels), object 2 none
+    assert matched_miou(truth, np.zeros_like(truth)) == pytest.approx(48 / 192 / 2)
+    # one match per object for the whole clip: ids swapped in frame 1 of 3 leave each
+    # object 32 of its 48 pixels in its slot, which holds 16 of the other's
+    swapped = truth.astype(int).copy()
+    swapped[1] = np.where(truth[1] == 1, 2, np.where(truth[1] == 2, 1, 0))
+    assert matched_miou(truth, swapped) == pytest.approx(0.5)
+    # IoU, not precision: half of object 1 in another slot
+    halved = truth.astype(int).copy()
+    halved[:, :2, :4] = 9
+    assert matched_miou(truth, halved) == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_slot_allocation_finds_objects_the_background_swallowed(truth):
@@ -172,6 +185,11 @@ def test_reappearances_are_objects_hidden_for_a_while_and_seen_again():
     shared[(t == 0) & (np.arange(8)[None, :, None] < 6)] = 1  # object 1's label, mostly floor
     assert reidentified(t, shared, events) == [False]
     assert reappearances(np.zeros((4, 8, 8), np.uint8)) == []
+    # a quarter of it stays in view: too little to be a view of it, too much to be gone
+    peeking = np.zeros((6, 8, 8), np.uint8)
+    peeking[:, :4, :4] = 1
+    peeking[2:4, 1:, :] = 0
+    assert reappearances(peeking) == []
 
 
 def test_evaluate_scores_reappearances_pooled_over_events(tmp_path):

@@ -153,6 +153,17 @@ def test_tracker_keeps_a_crossing_object_on_one_label():
         torch.testing.assert_close(tracked[t], masks[t][torch.from_numpy(perms[t])])
 
 
+def test_tracker_remembers_a_hidden_object_until_it_comes_back():
+    """An object covered by slot 0, then hidden (no slot has it) for three frames, then back
+    under slot 1: the label it had before it vanished is the one it gets back."""
+    masks = torch.zeros(9, 3, 8, 8)
+    masks[:, 2] = 1.0  # slot 2: the background
+    for t, slot in ((0, 0), (1, 0), (2, 0), (6, 1), (7, 1), (8, 1)):
+        masks[t, 2, 2:5, 2:5], masks[t, slot, 2:5, 2:5] = 0.0, 1.0
+    ids = SlotTracker(3)(masks)[0].argmax(1)
+    assert ids[0, 3, 3] == ids[7, 3, 3] == 0 and (ids[3:6] == ids[3, 0, 0]).all()
+
+
 def test_tracker_streams_and_leaves_still_scenes_alone():
     masks, _ = crossing_square()
     whole, perms = SlotTracker(3)(masks)

@@ -322,6 +322,23 @@ def test_effects_change_rgb_only(effect, bound):
         assert diff[:-1].mean() < shifted.mean()
 
 
+def test_motion_blur_is_centred_on_the_frame():
+    """The shutter is open about t, so blurred frame t lines up with frame t's depth, masks
+    and flow: it is nearer the sharp view at t than the views half a shutter before or after
+    (a shutter that opened at t would trail its ground truth by half its length)."""
+    from model.synth.render import blurred, scene_at
+
+    cfg = SceneConfig(size=32, frames=3, blur_samples=7)
+    for i in (1, 2):  # (a long shutter of two frame intervals: views far enough apart)
+        scene = sample_scene(np.random.default_rng(clip_seed(2, i)), cfg, "room", "orbit")
+        smeared = blurred(scene, 1, cfg, 2.0)
+        gap = {
+            tf: np.abs(smeared - render_frame(scene_at(scene, tf), 0, cfg).rgb).mean()
+            for tf in (0.0, 1.0, 2.0)
+        }
+        assert gap[1.0] < 0.8 * min(gap[0.0], gap[2.0]), gap
+
+
 def test_motion_blur_only_where_things_move():
     """A still camera over still objects gives the same frame with the shutter open longer."""
     cfg = SceneConfig(size=32, frames=2, camera_motion=0.0, cameras=("static",))
