@@ -13,6 +13,7 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 
+from app.session import Settings
 from model import OCSlotSSM
 
 from .app_helpers import ROOT, LaunchedApp, scene_frames, write_video
@@ -86,7 +87,7 @@ def test_decompose_with_the_video_alone(app, clip):
         assert arrays["masks"].shape == (20, 9, 64, 84) and arrays["masks"].dtype == np.float16
         assert arrays["attention"].shape == (20, 9)
         np.testing.assert_allclose(arrays["attention"].sum(1), 1, atol=1e-3)
-        assert_videos_show_the_arrays(clip, overlay, depth, side, arrays, opacity=0.55)
+        assert_videos_show_the_arrays(clip, overlay, depth, side, arrays, Settings().opacity)
     assert meta["frame_count"] == 20 and meta["num_slots"] == 9 and meta["fps"] == 10
     assert (meta["width"], meta["height"]) == (128, 96)
     assert len(meta["weights_sha256"]) == 64 and meta["device"] == "cpu"
