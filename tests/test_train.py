@@ -518,7 +518,9 @@ def test_each_process_trains_on_its_own_batches(tiny_synth, monkeypatch):
 
     monkeypatch.setattr(train_module, "sample_batch", recording_sample_batch)
     clips = load_folder(tiny_synth, 32)
-    args = parse_args(["--data", "-", "--out", "-", "--steps", "1", "--batch", "2"], False)
+    args = parse_args(
+        ["--data", "-", "--out", "-", "--steps", "1", "--batch", "2"], check_paths=False
+    )
 
     def first_batch(rank: int) -> torch.Tensor:
         class OnRank(Accelerator):  # one process standing in for rank `rank` of several
