@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from app.session import Settings
 from model import OCSlotSSM
 
-from .app_helpers import ROOT, LaunchedApp, scene_frames, write_video
+from .app_helpers import ROOT, LaunchedApp, decoded_frames, scene_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +38,6 @@ def count_frames(path) -> tuple[int, tuple[int, int], str]:
         s = c.streams.video[0]
         n = sum(1 for _ in c.decode(s))
         return n, (s.codec_context.width, s.codec_context.height), s.codec_context.name
-
-
-def decoded_frames(path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
 def assert_videos_show_the_arrays(clip, overlay, depth, side, arrays, opacity: float) -> None:

@@ -19,7 +19,7 @@ from app.video_io import (
     probe,
 )
 
-from .app_helpers import scene_frames, write_video
+from .app_helpers import decoded_frames, scene_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -175,11 +175,6 @@ def test_writer_makes_browser_playable_h264(tmp_path, frames):
     assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # faststart: index first
 
 
-def decoded(path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])])
-
-
 def test_encoder_thread_writes_the_same_files_in_order(tmp_path, frames):
     """The app's encoder thread: two videos fed chunk by chunk give the files a writer fed
     directly gives: the same frames in the same order, to x264's loss (on several threads it
@@ -189,7 +184,7 @@ def test_encoder_thread_writes_the_same_files_in_order(tmp_path, frames):
         with Mp4Writer(tmp_path / f"ref_{name}.mp4", 10, (64, 64)) as w:
             for f in seq:
                 w.write(f)
-        ref[name] = decoded(tmp_path / f"ref_{name}.mp4")
+        ref[name] = decoded_frames(tmp_path / f"ref_{name}.mp4")
     enc = EncoderThread({n: Mp4Writer(tmp_path / f"{n}.mp4", 10, (64, 64)) for n in "ab"})
     for i in range(0, len(frames), 6):  # chunks, interleaving the two videos as the app does
         enc.put(
@@ -202,7 +197,7 @@ def test_encoder_thread_writes_the_same_files_in_order(tmp_path, frames):
     enc.close()
     enc.close()  # idempotent: a cancelled request closes again in its finally
     for name in "ab":
-        got = decoded(tmp_path / f"{name}.mp4").astype(np.int16)
+        got = decoded_frames(tmp_path / f"{name}.mp4").astype(np.int16)
         assert got.shape == ref[name].shape
         assert np.abs(got - ref[name]).mean() < 8.0  # 0..255 levels; see test_batch.py
         # each frame is nearest to the reference frame at its own index: the order is kept

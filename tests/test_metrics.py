@@ -25,6 +25,13 @@ def truth():
     return t
 
 
+def swapped_in_frame_1(truth: np.ndarray) -> np.ndarray:
+    """The true ids, with objects 1 and 2 trading ids in frame 1."""
+    pred = truth.astype(int).copy()
+    pred[1] = np.where(truth[1] == 1, 2, np.where(truth[1] == 2, 1, 0))
+    return pred
+
+
 def test_fg_ari_ignores_background_and_slot_names(truth):
     pred = np.where(truth == 1, 7, 3)  # renamed segments, background merged into an object
     assert fg_ari(truth, pred) == pytest.approx(1.0)
@@ -35,8 +42,7 @@ def test_fg_ari_ignores_background_and_slot_names(truth):
 
 
 def test_video_fg_ari_penalises_swaps_over_time(truth):
-    pred = truth.astype(int).copy()
-    pred[1] = np.where(truth[1] == 1, 2, np.where(truth[1] == 2, 1, 0))  # frame 1 swaps ids
+    pred = swapped_in_frame_1(truth)
     assert frame_fg_ari(truth, pred) == pytest.approx(1.0)
     assert fg_ari(truth, pred) < 0.5
 
@@ -51,9 +57,7 @@ def test_matched_miou(truth):
     assert matched_miou(truth, np.zeros_like(truth)) == pytest.approx(48 / 192 / 2)
     # one match per object for the whole clip: ids swapped in frame 1 of 3 leave each
     # object 32 of its 48 pixels in its slot, which holds 16 of the other's
-    swapped = truth.astype(int).copy()
-    swapped[1] = np.where(truth[1] == 1, 2, np.where(truth[1] == 2, 1, 0))
-    assert matched_miou(truth, swapped) == pytest.approx(0.5)
+    assert matched_miou(truth, swapped_in_frame_1(truth)) == pytest.approx(0.5)
     # IoU, not precision: half of object 1 in another slot
     halved = truth.astype(int).copy()
     halved[:, :2, :4] = 9

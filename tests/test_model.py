@@ -192,14 +192,13 @@ def test_inverted_attention_updates_are_weighted_means_of_the_tokens():
         updates, attn = attention(slots, tokens)
         repeated, _ = attention(slots, tokens.repeat(1, 2, 1))
         same, _ = attention(slots, tokens[:, :1].expand(-1, 30, -1))
-        value = attention.to_kv(attention.norm_tokens(tokens[:, :1])).chunk(2, -1)[1]
         values = attention.to_kv(attention.norm_tokens(tokens)).chunk(2, -1)[1]
         moved = slots.clone()
         moved[:, 4] = torch.randn(2, 16)  # (a constant shift would vanish in its LayerNorm)
         others, _ = attention(moved, tokens)
     torch.testing.assert_close(attn.sum(1), torch.ones(2, 12))  # competition over slots
     torch.testing.assert_close(repeated, updates)
-    torch.testing.assert_close(same, value.expand(-1, 5, -1))
+    torch.testing.assert_close(same, values[:, :1].expand(-1, 5, -1))
     # the mean's weights are each slot's shares of the tokens, renormalised over the tokens
     shares = attn / attn.sum(-1, keepdim=True)
     torch.testing.assert_close(updates, torch.einsum("bnl,bld->bnd", shares, values))
